@@ -1,0 +1,31 @@
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SCENARIO ?= scenarios/refocus.yaml
+REPLICATES ?=
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test bench scenarios clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/crtsim run $(SCENARIO) $(if $(REPLICATES),--replicates $(REPLICATES))
+
+scenarios: $(STAMP)
+	for f in scenarios/*.yaml; do $(BIN)/crtsim run $$f --quiet || exit 1; done
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m simulator.bench
+
+clean:
+	rm -rf $(VENV) outputs/*/

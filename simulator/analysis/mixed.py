@@ -1,0 +1,273 @@
+"""Random-intercept linear mixed model fitted by REML, and the ``mixed_ancova`` estimator.
+
+Model: y = Xβ + u_group + e, u ~ N(0, σ²_b), e ~ N(0, σ²_w). With γ = σ²_b/σ²_w, group j's
+covariance is V_j = σ²_w (I + γJ), with V_j⁻¹ = (I − γ/(1 + n_jγ) J)/σ²_w. Splitting each
+cross-product into a pooled within-group part and the group means (the within/between
+decomposition), with w_j = n_j/(1 + n_jγ), B the (G, p) matrix of group means x̄_j' and ȳ_j:
+
+    H(γ) = X'(V/σ²_w)⁻¹X = Wxx + Σ_j w_j x̄_j x̄_j',   h(γ) = Wxy + Σ_j w_j x̄_j ȳ_j,
+    β̂ = H⁻¹h,   RSS = Wyy + Σ_j w_j ȳ_j² − h'β̂,   σ̂²_w = RSS/(n − p),
+
+and the REML criterion, profiled over β and σ²_w (Harville 1977, JASA 72:320; Searle,
+Casella & McCulloch 1992 "Variance Components" ch. 6), is
+
+    f(γ) = −2ℓ_R = (n − p)(1 + log 2πσ̂²_w) + Σ_j log(1 + n_jγ) + log|H|.
+
+With r̄_j = ȳ_j − x̄_j'β̂, L = B H⁻¹ B' (G × G), c = Σ_j w_j² r̄_j x̄_j and dw_j/dγ = −w_j²:
+
+    RSS'  = −Σ w_j² r̄_j²,     RSS'' = 2Σ w_j³ r̄_j² − 2 c'H⁻¹c,
+    f'  = (n − p) RSS'/RSS + Σ w_j − Σ w_j² L_jj,
+    f'' = (n − p)(RSS''/RSS − (RSS'/RSS)²) − Σ w_j² + 2Σ w_j³ L_jj − Σ_jk w_j² w_k² L_jk².
+
+Only n_j, x̄_j, ȳ_j and the pooled within-group cross-products are needed (all sums over
+groups of n_j, Σy, ΣX, ΣX'X, ΣX'y, Σy²): after one O(n p²) pass each evaluation is
+O(G p² + p³), and evaluations batch over many γ (and could batch over replicates).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulator.analysis.inference import stratum_dummies, t_estimate
+from simulator.analysis.records import Estimate, ObservedTrial
+
+# Global search grid for γ: the boundary γ = 0, then 5 points per decade from 1e-5 to 1e6.
+_GAMMA_GRID = np.concatenate([[0.0], np.logspace(-5.0, 6.0, 56)])
+_NEWTON_MAX = 50    # safeguarded Newton iterations (bisection steps included)
+_NEWTON_XTOL = 1e-10  # relative step size at which Newton stops (error then ~ step²)
+_RANK_TOL = 1e-12   # least eigenvalue of X'X scaled to unit diagonal (cond(X) < 1e6)
+
+
+@dataclass(frozen=True)
+class GroupStats:
+    """Sufficient statistics of a random-intercept model (module docstring)."""
+
+    n_j: np.ndarray   # (G,) group sizes, as float
+    xbar: np.ndarray  # (G, p) group means of X
+    ybar: np.ndarray  # (G,) group means of y
+    wxx: np.ndarray   # (p, p) pooled within-group Σ (x − x̄_j)(x − x̄_j)'
+    wxy: np.ndarray   # (p,) pooled within-group Σ (x − x̄_j)(y − ȳ_j)
+    wyy: float        # pooled within-group Σ (y − ȳ_j)²
+
+    @property
+    def n_obs(self) -> int:
+        return int(round(self.n_j.sum()))
+
+    @property
+    def n_params(self) -> int:
+        return int(self.xbar.shape[1])
+
+
+@dataclass(frozen=True)
+class RemlFit:
+    """REML fit of a random-intercept model; nan everywhere with ``converged=False`` on failure.
+
+    cov_beta is model based, σ̂²_w H(γ̂)⁻¹ = (X'V̂⁻¹X)⁻¹ (as lme4, nlme and SAS PROC MIXED
+    report). reml_loglik has the same constant as statsmodels ``MixedLM(reml=True).loglike``.
+    """
+
+    beta: np.ndarray
+    cov_beta: np.ndarray
+    var_between: float
+    var_within: float
+    gamma: float
+    converged: bool
+    n_obs: int
+    n_groups: int
+    reml_loglik: float
+
+    @classmethod
+    def failed(cls, n_obs: int, n_groups: int, p: int) -> "RemlFit":
+        nan = float("nan")
+        return cls(np.full(p, nan), np.full((p, p), nan), nan, nan, nan, False,
+                   n_obs, n_groups, nan)
+
+
+def group_stats(y: np.ndarray, X: np.ndarray, groups: np.ndarray) -> GroupStats:
+    """One O(n p²) pass: group sizes and means, and pooled centred cross-products."""
+    n_j = np.bincount(groups).astype(float)
+    sx = np.stack([np.bincount(groups, weights=col, minlength=n_j.size) for col in X.T], axis=1)
+    xbar = sx / n_j[:, None]
+    ybar = np.bincount(groups, weights=y, minlength=n_j.size) / n_j
+    xc = X - xbar[groups]
+    yc = y - ybar[groups]
+    return GroupStats(n_j, xbar, ybar, xc.T @ xc, xc.T @ yc, float(yc @ yc))
+
+
+def _solve(s: GroupStats, gammas: np.ndarray) -> dict[str, np.ndarray]:
+    """w, H⁻¹, log|H|, β̂, RSS and group-mean residuals r̄ at each γ (batched on axis 0)."""
+    w = s.n_j / (1.0 + np.multiply.outer(gammas, s.n_j))  # (K, G)
+    p = s.n_params
+    outer = (s.xbar[:, :, None] * s.xbar[:, None, :]).reshape(-1, p * p)
+    H = s.wxx + (w @ outer).reshape(-1, p, p)
+    h = s.wxy + w @ (s.xbar * s.ybar[:, None])
+    sign, logdet = np.linalg.slogdet(H)
+    Hinv = np.linalg.inv(H)
+    beta = np.einsum("kab,kb->ka", Hinv, h)
+    rss = s.wyy + w @ (s.ybar ** 2) - np.einsum("kp,kp->k", h, beta)
+    ok = (sign > 0) & (rss > 0)
+    return {"w": w, "Hinv": Hinv, "logdet": logdet, "beta": beta, "rss": np.where(ok, rss, np.nan),
+            "rbar": s.ybar - beta @ s.xbar.T}
+
+
+def reml_profile(s: GroupStats, gammas) -> tuple[np.ndarray, np.ndarray]:
+    """(f, f') at each γ of ``gammas``: −2 × profiled REML log-likelihood and its slope.
+
+    Batched: a whole grid costs little more than one point. nan where undefined.
+    """
+    gammas = np.atleast_1d(np.asarray(gammas, dtype=float))
+    t = _solve(s, gammas)
+    w, rss, dof = t["w"], t["rss"], s.n_obs - s.n_params
+    lev = np.einsum("kgp,gp->kg", s.xbar @ t["Hinv"], s.xbar)
+    crit = (dof * (1.0 + np.log(2.0 * np.pi * rss / dof))
+            + np.log1p(np.multiply.outer(gammas, s.n_j)).sum(axis=1) + t["logdet"])
+    slope = (-dof * ((w * t["rbar"]) ** 2).sum(axis=1) / rss
+             + w.sum(axis=1) - (w * w * lev).sum(axis=1))
+    return crit, slope
+
+
+def reml_newton_terms(s: GroupStats, gamma: float) -> tuple[float, float]:
+    """(f', f'') at one γ, from the closed forms of the module docstring."""
+    t = _solve(s, np.array([gamma]))
+    w, Hinv, rbar, rss = t["w"][0], t["Hinv"][0], t["rbar"][0], t["rss"][0]
+    dof = s.n_obs - s.n_params
+    L = s.xbar @ Hinv @ s.xbar.T
+    lev, w2 = np.diag(L), w * w
+    c = s.xbar.T @ (w2 * rbar)
+    d_rss = -(w2 @ rbar ** 2)
+    dd_rss = 2.0 * (w2 * w) @ rbar ** 2 - 2.0 * c @ Hinv @ c
+    slope = dof * d_rss / rss + w.sum() - w2 @ lev
+    curv = (dof * (dd_rss / rss - (d_rss / rss) ** 2) - w2.sum() + 2.0 * (w2 * w) @ lev
+            - w2 @ (L * L) @ w2)
+    return float(slope), float(curv)
+
+
+def _newton(s: GroupStats, lo: float, hi: float, x: float) -> float:
+    """Root of f' in [lo, hi] by Newton's method kept inside a shrinking bracket, bisecting
+    when a step leaves it (rtsafe: Press et al., "Numerical Recipes", 3rd ed., §9.4)."""
+    for _ in range(_NEWTON_MAX):
+        slope, curv = reml_newton_terms(s, x)
+        if not np.isfinite(slope):
+            return float("nan")
+        lo, hi = (x, hi) if slope < 0.0 else (lo, x)
+        new = x - slope / curv if curv > 0.0 else 0.5 * (lo + hi)
+        if not lo <= new <= hi:
+            new = 0.5 * (lo + hi)
+        if abs(new - x) <= _NEWTON_XTOL * max(x, _GAMMA_GRID[1]):
+            return new
+        x = new
+    return float("nan")
+
+
+def gamma_candidates(s: GroupStats) -> tuple[float, float]:
+    """(REML γ̂ ≥ 0 refined by Newton, best point of the global grid); nan when none.
+
+    The global grid guards against local optima, and the boundary γ = 0 is checked
+    explicitly: a slope ≥ 0 there makes it the optimum. An optimum at the top of the grid
+    (ICC ≈ 1) counts as failure.
+    """
+    crit, slope = reml_profile(s, _GAMMA_GRID)
+    if not np.isfinite(crit).any():
+        return float("nan"), float("nan")
+    k = int(np.nanargmin(crit))
+    if k == _GAMMA_GRID.size - 1:
+        return float("nan"), float("nan")
+    if k == 0 and slope[0] >= 0.0:
+        return 0.0, 0.0
+    i = k if slope[k] < 0.0 else k - 1  # the cell [i, i + 1] where the slope turns + here
+    lo, hi, slo, shi = _GAMMA_GRID[i], _GAMMA_GRID[i + 1], slope[i], slope[i + 1]
+    start = lo - slo * (hi - lo) / (shi - slo) if slo < 0.0 < shi else _GAMMA_GRID[k]
+    return _newton(s, lo, hi, start), float(_GAMMA_GRID[k])
+
+
+def _full_rank(s: GroupStats) -> bool:
+    """X'X (rebuilt from the statistics), scaled to unit diagonal, is safely non-singular."""
+    xtx = s.wxx + (s.xbar.T * s.n_j) @ s.xbar
+    d = np.sqrt(np.diag(xtx))
+    return bool((d > 0).all() and np.linalg.eigvalsh(xtx / np.outer(d, d))[0] > _RANK_TOL)
+
+
+def fit_from_stats(s: GroupStats) -> RemlFit:
+    """REML fit from sufficient statistics (the batchable core of ``fit_random_intercept``).
+
+    The Newton γ̂ is kept only if its criterion is no worse than the best grid point's.
+    """
+    G, p, n = s.n_j.size, s.n_params, s.n_obs
+    gammas = np.array(gamma_candidates(s) if _full_rank(s) else (np.nan, np.nan))
+    if not np.isfinite(gammas).all():
+        return RemlFit.failed(n, G, p)
+    crit = reml_profile(s, gammas)[0]
+    i = 0 if crit[0] <= crit[1] else 1
+    t = _solve(s, gammas[i:i + 1])
+    sigma2 = float(t["rss"][0]) / (n - p)
+    if not (np.isfinite(crit[i]) and np.isfinite(t["beta"]).all()):
+        return RemlFit.failed(n, G, p)
+    return RemlFit(t["beta"][0], sigma2 * t["Hinv"][0], float(gammas[i]) * sigma2, sigma2,
+                   float(gammas[i]), True, n, G, -0.5 * float(crit[i]))
+
+
+def _usable(y: np.ndarray, X: np.ndarray, groups: np.ndarray) -> bool:
+    """Shapes agree, data finite, groups int codes 0..G-1 all present with G ≥ 2, n > p."""
+    if X.ndim != 2 or groups.dtype.kind not in "iu":
+        return False
+    n, p = X.shape
+    if y.shape != (n,) or groups.shape != (n,) or n <= p or groups.min(initial=0) < 0:
+        return False
+    counts = np.bincount(groups)
+    return bool(counts.size >= 2 and (counts > 0).all()
+                and np.isfinite(y).all() and np.isfinite(X).all())
+
+
+def fit_random_intercept(y: np.ndarray, X: np.ndarray, groups: np.ndarray) -> RemlFit:
+    """REML fit of y = Xβ + u_group + e (Harville 1977; Searle, Casella & McCulloch 1992).
+
+    ``groups``: int codes 0..G-1, each present. Where the REML optimum is at γ = 0 the result
+    is OLS (β and σ²(X'X)⁻¹, σ² with n − p denominator). Bad input (singular X, fewer than
+    2 groups, non-finite data) gives ``converged=False``, never an exception.
+    """
+    y, X, groups = np.asarray(y, dtype=float), np.asarray(X, dtype=float), np.asarray(groups)
+    p = X.shape[1] if X.ndim == 2 else 1
+    n_groups = int(np.unique(groups).size) if groups.size else 0
+    if not _usable(y, X, groups):
+        return RemlFit.failed(int(y.size), n_groups, p)
+    try:
+        with np.errstate(all="ignore"):
+            return fit_from_stats(group_stats(y, X, groups))
+    except (np.linalg.LinAlgError, ValueError, FloatingPointError, ZeroDivisionError):
+        return RemlFit.failed(int(y.size), n_groups, p)
+
+
+def ancova_design(trial: ObservedTrial, adjust_for_strata: bool):
+    """Complete cases, ITT: y, X = [1, arm, baseline, stratum dummies], team codes, team arms.
+
+    Stratum dummies enter only when asked for and more than one stratum is among the
+    analysed teams. Returns (y, X, groups, team_arm) with teams re-coded 0..G-1.
+    """
+    keep = trial.observed & np.isfinite(trial.baseline)
+    teams, groups = np.unique(trial.team[keep], return_inverse=True)
+    team_arm = trial.arm[teams]
+    columns = [np.ones(groups.size), team_arm[groups].astype(float), trial.baseline[keep]]
+    if adjust_for_strata:
+        columns.append(stratum_dummies(trial.strata[teams])[groups])
+    return trial.followup[keep], np.column_stack(columns), groups, team_arm
+
+
+def mixed_ancova(trial: ObservedTrial, *, alpha: float = 0.05,
+                 adjust_for_strata: bool = True) -> Estimate:
+    """Arm effect from y ~ 1 + arm + baseline [+ strata] + (1 | team), REML, complete cases.
+
+    Wald t with between-within df = analysed teams − cluster-level fixed parameters
+    (intercept, arm, stratum dummies), as SAS PROC MIXED DDFM=BW (Hayes & Moulton 2017
+    "Cluster Randomised Trials", 2nd ed., ch. 10). Failure gives ``Estimate.failed()``.
+    """
+    y, X, groups, team_arm = ancova_design(trial, adjust_for_strata)
+    if not (team_arm == 1).any() or not (team_arm == 0).any():
+        return Estimate.failed()
+    df = team_arm.size - (X.shape[1] - 1)  # every column but baseline is at team level
+    if df < 1:
+        return Estimate.failed()
+    fit = fit_random_intercept(y, X, groups)
+    if not fit.converged:
+        return Estimate.failed()
+    return t_estimate(float(fit.beta[1]), float(np.sqrt(fit.cov_beta[1, 1])), df, alpha)

@@ -1,0 +1,63 @@
+"""Plain records exchanged by the analysis stage: what a trial observes, and what an estimator says."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One estimator's answer for one simulated trial.
+
+    A failed fit is nan everywhere with ``converged=False``; it is never an exception.
+    """
+
+    estimate: float
+    se: float
+    df: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    converged: bool
+
+    @classmethod
+    def failed(cls) -> "Estimate":
+        nan = float("nan")
+        return cls(nan, nan, nan, nan, nan, nan, False)
+
+
+@dataclass(frozen=True)
+class ObservedTrial:
+    """What the trial team could analyse: intention to treat, teams as randomised.
+
+    Patients are indexed i = 0..n-1 and teams j = 0..K-1.
+
+    team:          (n,) int, team each patient was randomised with (kept after any transfer)
+    arm:           (K,) int, 1 = intervention, 0 = control
+    baseline:      (n,) float, baseline outcome score
+    followup:      (n,) float, follow-up score, nan when not observed (dropout, lost)
+    strata:        (K,) int, code of the allocation stratum of each team (all 0 if unstratified)
+    participation: (K,) float, recorded team participation score (measured implementation,
+                   0 in control teams)
+    covariates:    team-level categorical covariates known at baseline, name -> (K,) array
+                   (e.g. "site", "team_type")
+    """
+
+    team: np.ndarray
+    arm: np.ndarray
+    baseline: np.ndarray
+    followup: np.ndarray
+    strata: np.ndarray
+    participation: np.ndarray
+    covariates: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def n_teams(self) -> int:
+        return int(self.arm.shape[0])
+
+    @property
+    def observed(self) -> np.ndarray:
+        """(n,) bool: follow-up score recorded."""
+        return ~np.isnan(self.followup)

@@ -1,0 +1,135 @@
+"""One simulated trial, stage by stage: world → allocation → timeline → outcomes → dropout.
+
+This is the only module that knows every stage (STYLE.md principle 1). ``draw_replicate`` is the
+DeclareDesign ``draw_data``: rebuild any replicate alone for inspection.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .allocation import Allocation, AllocationSettings, allocate, balance_diagnostics, intervention_count
+from .analysis.records import ObservedTrial
+from .dropout import draw_dropout
+from .outcomes import Outcomes, draw_outcomes
+from .scenario import Scenario
+from .seeds import stream
+from .timeline import Event, TimelineHistory, run_timeline
+from .world import World, build_world
+
+ANALYSED, DROPPED, LOST = "analysed", "dropout", "lost"
+STRATIFIED_METHODS = ("stratified", "minimisation", "matched_pairs")
+
+
+@dataclass(frozen=True)
+class Replicate:
+    world: World
+    allocation: Allocation
+    history: TimelineHistory
+    outcomes: Outcomes
+    dropout_month: np.ndarray   # (n,) inf if none before follow-up
+    status: np.ndarray          # (n,) "analysed" | "dropout" | "lost"
+    trial: ObservedTrial        # what the analysis may see
+    diagnostics: dict
+
+    @property
+    def arm(self) -> np.ndarray:
+        return self.allocation.arm
+
+    def events(self) -> list[Event]:
+        """The timeline's event log with dropout events merged in, in time order."""
+        dropped = np.flatnonzero(self.status == DROPPED)
+        h = self.history
+        moved_before = (h.disrupted_month <= self.dropout_month) & (h.final_team >= 0)
+        team_then = np.where(moved_before, h.final_team, self.world.patient_team)
+        extra = [Event(float(self.dropout_month[i]), "dropout", int(team_then[i]), int(i), -1)
+                 for i in dropped]
+        return sorted(list(self.history.events) + extra, key=lambda e: e.month)
+
+
+def allocation_settings(scenario: Scenario) -> AllocationSettings:
+    a = scenario.allocation
+    return AllocationSettings(method=a.method, strata=tuple(a.strata), balance_on=tuple(a.balance_on),
+                              constrained_fraction=a.constrained_fraction,
+                              max_enumerate=a.max_enumerate,
+                              minimisation_probability=a.minimisation_probability)
+
+
+def stratum_codes(covariates: dict, names) -> np.ndarray:
+    """One integer code per combination of the named team attributes (0.. in order of appearance)."""
+    if not names:
+        return np.zeros(len(next(iter(covariates.values()))), dtype=int)
+    keys = np.array(["|".join(str(covariates[n][j]) for n in names)
+                     for j in range(len(covariates[names[0]]))])
+    _, codes = np.unique(keys, return_inverse=True)
+    return codes.astype(int)
+
+
+def patient_status(dropout_month: np.ndarray, lost_month: np.ndarray) -> np.ndarray:
+    lost = ~np.isnan(lost_month) & ~(dropout_month < np.nan_to_num(lost_month, nan=np.inf))
+    dropped = np.isfinite(dropout_month) & ~lost
+    return np.where(lost, LOST, np.where(dropped, DROPPED, ANALYSED))
+
+
+def _standardised_driver(scenario: Scenario, world: World, outcomes: Outcomes) -> np.ndarray:
+    score = outcomes.followup if scenario.dropout.mechanism == "MNAR" else world.baseline
+    return (score - scenario.outcome.mean) / scenario.outcome.sd
+
+
+def observed_trial(scenario, world, arm, outcomes, status) -> ObservedTrial:
+    cov = world.covariates()
+    strata_names = tuple(scenario.allocation.strata) \
+        if scenario.allocation.method in STRATIFIED_METHODS else ()
+    followup = np.where(status == ANALYSED, outcomes.followup, np.nan)
+    return ObservedTrial(team=world.patient_team, arm=arm.astype(int), baseline=world.baseline,
+                         followup=followup, strata=stratum_codes(cov, strata_names),
+                         participation=outcomes.participation,
+                         covariates={"site": world.site, "team_type": world.team_type})
+
+
+def diagnostics(world, allocation, history, status, outcomes) -> dict:
+    arm = allocation.arm
+    analysed = status == ANALYSED
+    per_team = np.bincount(world.patient_team[analysed], minlength=world.n_teams)
+    final = history.final_team
+    moved = final >= 0
+    crossed = moved & (arm[np.maximum(final, 0)] != arm[world.patient_team])
+    surviving_int = (arm == 1) & np.isnan(history.disband_month)
+    out = {
+        "teams_analysed_int": int(((per_team > 0) & (arm == 1)).sum()),
+        "teams_analysed_ctl": int(((per_team > 0) & (arm == 0)).sum()),
+        "patients_randomised": int(status.size),
+        "patients_analysed": int(analysed.sum()),
+        "patients_dropout": int((status == DROPPED).sum()),
+        "patients_lost": int((status == LOST).sum()),
+        "teams_disbanded": int((~np.isnan(history.disband_month)).sum()),
+        "staff_turnover": float(history.staff_departures.sum() / world.staff.sum()),
+        "mean_fidelity_int": float(history.fidelity_at_followup[surviving_int].mean())
+        if surviving_int.any() else float("nan"),
+        "contamination": float(crossed.mean()),
+    }
+    out.update(balance_diagnostics(world.covariates(), arm))
+    return out
+
+
+def simulate_replicate(scenario: Scenario, design_point: int, replicate: int) -> Replicate:
+    """Draw replicate r of design point d from its own seed streams."""
+    rng = lambda c: stream(scenario.seed, design_point, replicate, c)  # noqa: E731
+    world = build_world(scenario.trial, scenario.outcome, rng=rng("world"))
+    n_int = intervention_count(world.n_teams, scenario.trial.intervention_share)
+    allocation = allocate(allocation_settings(scenario), world.covariates(), n_int,
+                          rng=rng("allocation"))
+    arm = allocation.arm.astype(int)
+    history = run_timeline(world, arm, scenario, rng=rng("timeline"))
+    outcomes = draw_outcomes(world, arm, history.exposure, history.team_dose, scenario.outcome,
+                             scenario.intervention, rng=rng("outcomes"))
+    dropout_month = draw_dropout(scenario.dropout, scenario.trial.months,
+                                 _standardised_driver(scenario, world, outcomes),
+                                 arm[world.patient_team], history.disrupted_month,
+                                 rng=rng("dropout"))
+    status = patient_status(dropout_month, history.lost_month)
+    trial = observed_trial(scenario, world, arm, outcomes, status)
+    return Replicate(world, allocation, history, outcomes, dropout_month, status, trial,
+                     diagnostics(world, allocation, history, status, outcomes))
+

@@ -1,0 +1,184 @@
+"""The scenario: every parameter of a simulated trial, validated and immutable.
+
+Key names are the public contract of DESIGN.md ("Scenario file"): add keys, never rename them.
+Every key has a default except ``name``; unknown keys are errors. Cross-field checks live in
+``check_consistency`` so that all problems are collected and reported together.
+"""
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveInt
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+class PatientsPerTeam(Section):
+    mean: float = Field(15.0, gt=0, description="mean patients recruited per team")
+    cv: float = Field(0.4, ge=0, le=3, description="coefficient of variation of team size")
+
+
+class StaffPerTeam(Section):
+    mean: float = Field(12.0, gt=0, description="mean staff establishment (posts) per team")
+    sd: NonNegativeFloat = 3.0
+    min: PositiveInt = 4
+
+
+class Trial(Section):
+    teams: int = Field(27, ge=4, le=10_000, description="clusters randomised")
+    intervention_share: float = Field(0.5, gt=0, lt=1)
+    sites: dict[str, float] = {"trust_a": 0.55, "trust_b": 0.45}
+    team_types: dict[str, float] = {
+        "cmht": 0.6, "recovery": 0.15, "assertive_outreach": 0.1,
+        "early_intervention": 0.1, "supported_accommodation": 0.05,
+    }
+    patients_per_team: PatientsPerTeam = PatientsPerTeam()
+    staff_per_team: StaffPerTeam = StaffPerTeam()
+    months: float = Field(12.0, gt=0, le=120, description="baseline to follow-up, months")
+
+
+class Outcome(Section):
+    name: str = "QPR"
+    mean: float = 40.0
+    sd: float = Field(10.1, gt=0)
+    icc: float = Field(0.05, ge=0, lt=1)
+    individual_autocorrelation: float = Field(0.5, ge=-1, le=1)
+    cluster_autocorrelation: float = Field(0.8, ge=-1, le=1)
+    team_type_effects: dict[str, float] = {"assertive_outreach": -3.0, "supported_accommodation": -2.0}
+    leadership_effect: float = Field(0.0, description="outcome points per SD of team leadership")
+
+
+class Intervention(Section):
+    effect_at_full_implementation: float = 3.0
+    dose_response: Literal["linear", "threshold", "saturating"] = "linear"
+    dose_threshold: float = Field(0.5, gt=0, le=1)
+    attendance: float = Field(0.6, ge=0, le=1)
+    leadership_on_attendance: float = Field(0.0, description="log-odds per SD of leadership")
+    session_months: tuple[float, ...] = (1.0, 2.0, 3.0, 4.0)
+    sessions_to_train: PositiveInt = 2
+    refresher_every_months: Optional[float] = Field(None, gt=0)
+    measurement_noise_sd: NonNegativeFloat = 0.1
+
+
+class StaffTurnover(Section):
+    annual_rate: NonNegativeFloat = 0.2
+    vacancy_months: NonNegativeFloat = 3.0
+    leadership_on_turnover: float = Field(0.0, description="log-hazard per SD of leadership")
+
+
+class ScheduledDisbanding(Section):
+    month: float = Field(ge=0)
+    teams: PositiveInt = 1
+
+
+class Reconfiguration(Section):
+    disband_rate_per_team_year: NonNegativeFloat = 0.0
+    scheduled: tuple[ScheduledDisbanding, ...] = ()
+    patient_transfer_probability: float = Field(0.7, ge=0, le=1)
+
+
+class Dropout(Section):
+    attrition: float = Field(0.26, ge=0, lt=1, description="marginal share lost by follow-up")
+    mechanism: Literal["MCAR", "MAR", "MNAR"] = "MCAR"
+    strength: float = Field(0.0, description="log-hazard per SD of the driving score")
+    differential_by_arm: float = Field(0.0, description="log-hazard ratio, intervention vs control")
+    disruption_effect: float = Field(
+        0.0, description="MAR: log-hazard ratio after the patient's team disbands")
+
+
+AllocationMethod = Literal["simple", "stratified", "matched_pairs", "minimisation", "constrained"]
+TEAM_ATTRIBUTES = ("site", "team_type", "patients", "staff")
+
+
+class Allocation(Section):
+    method: AllocationMethod = "simple"
+    strata: tuple[Literal["site", "team_type"], ...] = ("site",)
+    balance_on: tuple[Literal["site", "team_type", "patients", "staff"], ...] = (
+        "site", "team_type", "patients")
+    constrained_fraction: float = Field(0.1, gt=0, le=1)
+    max_enumerate: int = Field(100_000, ge=10, le=5_000_000)
+    minimisation_probability: float = Field(0.8, ge=0.5, le=1)
+
+
+EstimatorName = Literal["mixed_ancova", "cluster_summary", "cluster_means", "individual_ttest"]
+
+
+class Analysis(Section):
+    alpha: float = Field(0.05, gt=0, lt=1)
+    estimators: tuple[EstimatorName, ...] = ("mixed_ancova", "cluster_summary")
+    adjust_for_strata: bool = Field(True, description="fixed effects for the allocation strata")
+
+
+class Scenario(Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=80)
+    description: str = ""
+    seed: int = Field(2015, ge=0, le=2**63 - 1)
+    replicates: int = Field(1000, ge=1, le=10_000_000)
+    trial: Trial = Trial()
+    outcome: Outcome = Outcome()
+    intervention: Intervention = Intervention()
+    staff_turnover: StaffTurnover = StaffTurnover()
+    reconfiguration: Reconfiguration = Reconfiguration()
+    dropout: Dropout = Dropout()
+    allocation: Allocation = Allocation()
+    analysis: Analysis = Analysis()
+    sweep: dict[str, tuple] = {}
+
+
+def _shares_problems(path: str, shares: dict[str, float]) -> list[tuple[str, object, str]]:
+    if not shares:
+        return [(path, shares, "must name at least one category")]
+    bad = [(f"{path}.{k}", v, "share must be in [0, 1]") for k, v in shares.items() if not 0 <= v <= 1]
+    total = sum(shares.values())
+    if abs(total - 1.0) > 1e-6:
+        bad.append((path, shares, f"shares sum to {total:g}; they must sum to 1"))
+    return bad
+
+
+def check_consistency(s: Scenario) -> list[tuple[str, object, str]]:
+    """Cross-field checks; each problem is (dotted path, value, what is allowed)."""
+    problems = _shares_problems("trial.sites", s.trial.sites)
+    problems += _shares_problems("trial.team_types", s.trial.team_types)
+    k = s.trial.teams
+    n_int = min(max(int(k * s.trial.intervention_share + 0.5), 1), k - 1)
+    if min(n_int, k - n_int) < 2:
+        problems.append(("trial.intervention_share", s.trial.intervention_share,
+                         f"gives {n_int} of {k} teams in the intervention arm; each arm needs >= 2 teams"))
+    for t in s.outcome.team_type_effects:
+        if t not in s.trial.team_types:
+            problems.append((f"outcome.team_type_effects.{t}", t,
+                             f"team type not in trial.team_types ({', '.join(s.trial.team_types)})"))
+    for i, m in enumerate(s.intervention.session_months):
+        if not 0 <= m < s.trial.months:
+            problems.append((f"intervention.session_months[{i}]", m,
+                             f"not in [0, trial.months = {s.trial.months:g})"))
+    if s.intervention.sessions_to_train > len(s.intervention.session_months) and \
+            s.intervention.refresher_every_months is None:
+        problems.append(("intervention.sessions_to_train", s.intervention.sessions_to_train,
+                         f"more than the {len(s.intervention.session_months)} sessions scheduled "
+                         "and no refreshers: nobody could be trained"))
+    problems += _disbanding_problems(s)
+    return problems
+
+
+def _disbanding_problems(s: Scenario) -> list[tuple[str, object, str]]:
+    """Scheduled disbanding must leave >= 1 team per arm in every site (largest-remainder counts)."""
+    from .world import category_counts  # local: world imports nothing from here but the model
+
+    out = []
+    for i, ev in enumerate(s.reconfiguration.scheduled):
+        if ev.month >= s.trial.months:
+            out.append((f"reconfiguration.scheduled[{i}].month", ev.month,
+                        f"not before follow-up (trial.months = {s.trial.months:g})"))
+    total = sum(ev.teams for ev in s.reconfiguration.scheduled)
+    if total:
+        per_site = category_counts(s.trial.teams, s.trial.sites) if not _shares_problems(
+            "", s.trial.sites) else {}
+        smallest = min(per_site.values(), default=0)
+        if per_site and smallest - total < 2:
+            out.append(("reconfiguration.scheduled", total,
+                        f"{total} teams disbanded could leave a site ({smallest} teams in the "
+                        "smallest) without a team in each arm; at most "
+                        f"{max(smallest - 2, 0)} allowed"))
+    return out

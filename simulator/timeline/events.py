@@ -1,0 +1,21 @@
+"""Immutable records the timeline produces."""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+EVENT_KINDS = ("staff_leave", "staff_join", "session", "disband", "transfer", "lost", "dropout")
+
+
+class Event(NamedTuple):
+    """One thing that happened, at ``month`` since randomisation.
+
+    ``subject`` is a patient index for patient events (transfer, lost, dropout), else -1.
+    ``value``: staff in post after a staff event; number attending a session; receiving team of
+    a transfer; -1 otherwise.
+    """
+
+    month: float
+    kind: str
+    team: int
+    subject: int
+    value: int
