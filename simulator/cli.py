@@ -60,6 +60,67 @@ def cmd_draw(args) -> int:
     return 0
 
 
+def cmd_run(args) -> int:
+    from .outputs import summary_table, write_run_json, write_summary
+    from .runner import RunSettings, run_scenario
+    from .store import StaleChunksError
+
+    scenario = _with_overrides(load_scenario(args.scenario), args)
+    out = Path(args.out) if args.out else Path("outputs") / scenario.name
+    settings = RunSettings(out_dir=out, executor=args.executor, workers=args.workers,
+                           chunk_size=args.chunk_size, fresh=args.fresh, quiet=args.quiet,
+                           scheduler=args.scheduler)
+    try:
+        result = run_scenario(scenario, settings)
+    except StaleChunksError as err:
+        print(str(err), file=sys.stderr)
+        return EXIT_USAGE
+    write_summary(out, result.summary, result.swept_keys)
+    write_run_json(out, scenario, result, settings)
+    if not args.no_plots:
+        _plots(out, scenario, result)
+    if not args.quiet:
+        print(summary_table(result.summary, result.swept_keys))
+        rate = result.computed_replicates / result.seconds if result.seconds else float("nan")
+        print(f"{result.total_replicates} replicates ({result.computed_replicates} computed) in "
+              f"{result.seconds:.1f} s, {rate:.0f} replicates/s; outputs in {out}/")
+    return 0
+
+
+def _plots(out: Path, scenario, result) -> None:
+    from .plots import plot_power_curve, save_figure
+
+    title = f"{scenario.name}: simulated power (±1.96 MCSE), {scenario.replicates} replicates"
+    save_figure(plot_power_curve(result.summary, result.swept_keys, title=title,
+                                 alpha=scenario.analysis.alpha), out / "power_curve.png")
+
+
+def _with_overrides(scenario, args):
+    update = {}
+    if args.replicates is not None:
+        update["replicates"] = args.replicates
+    if args.seed is not None:
+        update["seed"] = args.seed
+    if not update:
+        return scenario
+    from .scenario_file import parse_scenario
+    return parse_scenario({**scenario.model_dump(mode="json"), **update}, args.scenario)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crtsim", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -72,6 +133,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--design-point", type=int, default=0)
     p.add_argument("--out", default=None, help="folder (default outputs/<name>/draw/d<D>_r<R>)")
     p.set_defaults(func=cmd_draw)
+    p = sub.add_parser("run", help="simulate every design point and write outputs")
+    p.add_argument("scenario")
+    p.add_argument("--replicates", type=_positive, default=None)
+    p.add_argument("--seed", type=_non_negative, default=None)
+    p.add_argument("--workers", type=_positive, default=None)
+    p.add_argument("--executor", choices=("serial", "local", "dask"), default="local")
+    p.add_argument("--scheduler", default=None, help="Dask scheduler address")
+    p.add_argument("--chunk-size", type=_positive, default=25)
+    p.add_argument("--out", default=None, help="output folder (default outputs/<name>)")
+    p.add_argument("--fresh", action="store_true", help="discard completed chunks")
+    p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_run)
     return parser
 
 

@@ -65,6 +65,9 @@ class ConstrainedScheme:
     name: str = "constrained"
     diagnostics: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self.kept.flags.writeable = False
+
     @property
     def n_teams(self) -> int:
         return int(self.kept.shape[1])

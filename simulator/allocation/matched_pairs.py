@@ -1,5 +1,5 @@
 """Matched-pair randomisation: teams sorted on the strata columns then size, neighbours paired,
-one of each pair to each arm (Hayes & Moulton 2017, ch. 6; Imai, King & Nall 2009, Stat Sci 24:29).
+one of each pair to each arm (Hayes & Moulton 2017; Imai, King & Nall 2009, Stat Sci 24:29).
 
 With K even the pairs are fixed and all 2^(K/2) allocations are equally likely. With K odd one
 team is left out of the pairing, chosen uniformly at random for every draw; the others, in sorted

@@ -84,7 +84,8 @@ class MinimisationScheme:
         k = self.n_teams
         if 3 ** k > self.max_enumerate:
             return None
-        states, probs, same = np.full((1, k), UNASSIGNED, np.int8), np.ones(1), same_level(self.levels)
+        same = same_level(self.levels)
+        states, probs = np.full((1, k), UNASSIGNED, np.int8), np.ones(1)
         for step in range(k):
             rows, team = np.nonzero(states == UNASSIGNED)
             share = probs[rows] / (k - step)

@@ -1,7 +1,7 @@
 """Complete randomisation of clusters: exactly n of K teams to the intervention arm.
 
 Every one of the C(K, n) allocations has probability 1 / C(K, n) (randomizr ``complete_ra`` /
-``cluster_ra``; Hayes & Moulton, Cluster Randomised Trials, 2nd ed., ch. 6).
+``cluster_ra``; Hayes & Moulton 2017, Cluster Randomised Trials, 2nd ed.).
 """
 from __future__ import annotations
 

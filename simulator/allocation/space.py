@@ -34,7 +34,7 @@ def all_subsets(k: int, n: int) -> np.ndarray:
     """(C(k, n), k) int8: every allocation of n of k teams, in lexicographic order of index sets."""
     count = math.comb(k, n)
     flat = np.fromiter(itertools.chain.from_iterable(itertools.combinations(range(k), n)),
-                       dtype=np.int64, count=count * n)
+                       dtype=np.int32, count=count * n)
     arms = np.zeros((count, k), dtype=np.int8)
     arms[np.repeat(np.arange(count), n), flat] = 1
     return arms

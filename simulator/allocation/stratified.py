@@ -3,7 +3,7 @@
 Each stratum s of m_s teams gets a base number b_s of intervention teams; the r teams still
 needed to reach n go one each to r strata drawn uniformly from the eligible ones; then the teams
 within each stratum are completely randomised (Kernan et al. 1999, J Clin Epidemiol 52:19;
-Hayes & Moulton 2017, ch. 6; randomizr ``block_and_cluster_ra``).
+Hayes & Moulton 2017; randomizr ``block_and_cluster_ra``).
 
 * Equal arms, n = floor(K/2) or ceil(K/2): b_s = floor(m_s / 2) and the eligible strata are the
   odd-sized ones, so the arms differ by at most one in every stratum and the leftover odd teams
@@ -40,7 +40,8 @@ def space_size(sizes: np.ndarray, base: np.ndarray, eligible: np.ndarray, extra:
     fixed = math.prod(math.comb(int(sizes[s]), int(base[s])) for s in others)
     ways = [1] + [0] * extra          # ways[j]: count with j of the extras placed so far
     for s in eligible:
-        stay, up = math.comb(int(sizes[s]), int(base[s])), math.comb(int(sizes[s]), int(base[s]) + 1)
+        m, b = int(sizes[s]), int(base[s])
+        stay, up = math.comb(m, b), math.comb(m, b + 1)
         ways = [ways[j] * stay + (ways[j - 1] * up if j else 0) for j in range(extra + 1)]
     return fixed * ways[extra]
 

@@ -25,7 +25,9 @@ O(G p² + p³), and evaluations batch over many γ (and could batch over replica
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -33,10 +35,10 @@ from simulator.analysis.inference import stratum_dummies, t_estimate
 from simulator.analysis.records import Estimate, ObservedTrial
 
 # Global search grid for γ: the boundary γ = 0, then 5 points per decade from 1e-5 to 1e6.
-_GAMMA_GRID = np.concatenate([[0.0], np.logspace(-5.0, 6.0, 56)])
+_GAMMA_GRID = np.concatenate([[0.0], np.logspace(-5.0, 5.0, 31)])
 _NEWTON_MAX = 50    # safeguarded Newton iterations (bisection steps included)
-_NEWTON_XTOL = 1e-10  # relative step size at which Newton stops (error then ~ step²)
-_RANK_TOL = 1e-12   # least eigenvalue of X'X scaled to unit diagonal (cond(X) < 1e6)
+_NEWTON_XTOL = 1e-6  # relative step at which Newton stops: the error left is ~ step² ~ 1e-12
+_MAX_VIF = 1e12     # X'X near singular beyond this variance inflation factor (cond(X) ≳ 1e6)
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,13 @@ class GroupStats:
     @property
     def n_params(self) -> int:
         return int(self.xbar.shape[1])
+
+    @cached_property
+    def between(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per-group x̄x̄' (G, p²), x̄ȳ (G, p) and ȳ² (G,): the between-group terms."""
+        p = self.n_params
+        xx = (self.xbar[:, :, None] * self.xbar[:, None, :]).reshape(-1, p * p)
+        return xx, self.xbar * self.ybar[:, None], self.ybar ** 2
 
 
 @dataclass(frozen=True)
@@ -95,20 +104,27 @@ def group_stats(y: np.ndarray, X: np.ndarray, groups: np.ndarray) -> GroupStats:
     return GroupStats(n_j, xbar, ybar, xc.T @ xc, xc.T @ yc, float(yc @ yc))
 
 
-def _solve(s: GroupStats, gammas: np.ndarray) -> dict[str, np.ndarray]:
-    """w, H⁻¹, log|H|, β̂, RSS and group-mean residuals r̄ at each γ (batched on axis 0)."""
+def _evaluate(s: GroupStats, gammas: np.ndarray) -> dict[str, np.ndarray]:
+    """β̂, H⁻¹, RSS, f ("crit") and f' ("slope") at each γ, batched along axis 0.
+
+    f and f' are nan where H is not positive definite or RSS ≤ 0 (module docstring).
+    """
+    xx, xy, y2 = s.between
+    p, dof = s.n_params, s.n_obs - s.n_params
     w = s.n_j / (1.0 + np.multiply.outer(gammas, s.n_j))  # (K, G)
-    p = s.n_params
-    outer = (s.xbar[:, :, None] * s.xbar[:, None, :]).reshape(-1, p * p)
-    H = s.wxx + (w @ outer).reshape(-1, p, p)
-    h = s.wxy + w @ (s.xbar * s.ybar[:, None])
+    H = s.wxx + (w @ xx).reshape(-1, p, p)
+    h = s.wxy + w @ xy
     sign, logdet = np.linalg.slogdet(H)
     Hinv = np.linalg.inv(H)
     beta = np.einsum("kab,kb->ka", Hinv, h)
-    rss = s.wyy + w @ (s.ybar ** 2) - np.einsum("kp,kp->k", h, beta)
-    ok = (sign > 0) & (rss > 0)
-    return {"w": w, "Hinv": Hinv, "logdet": logdet, "beta": beta, "rss": np.where(ok, rss, np.nan),
-            "rbar": s.ybar - beta @ s.xbar.T}
+    rss = s.wyy + w @ y2 - np.einsum("kp,kp->k", h, beta)
+    rss = np.where((sign > 0) & (rss > 0), rss, np.nan)
+    w_rbar = w * (s.ybar - beta @ s.xbar.T)
+    lev = np.einsum("kgp,gp->kg", s.xbar @ Hinv, s.xbar)
+    crit = (dof * (1.0 + np.log(2.0 * np.pi * rss / dof))
+            + np.log1p(np.multiply.outer(gammas, s.n_j)).sum(axis=1) + logdet)
+    slope = -dof * (w_rbar ** 2).sum(axis=1) / rss + w.sum(axis=1) - (w * w * lev).sum(axis=1)
+    return {"beta": beta, "Hinv": Hinv, "rss": rss, "crit": crit, "slope": slope}
 
 
 def reml_profile(s: GroupStats, gammas) -> tuple[np.ndarray, np.ndarray]:
@@ -116,27 +132,25 @@ def reml_profile(s: GroupStats, gammas) -> tuple[np.ndarray, np.ndarray]:
 
     Batched: a whole grid costs little more than one point. nan where undefined.
     """
-    gammas = np.atleast_1d(np.asarray(gammas, dtype=float))
-    t = _solve(s, gammas)
-    w, rss, dof = t["w"], t["rss"], s.n_obs - s.n_params
-    lev = np.einsum("kgp,gp->kg", s.xbar @ t["Hinv"], s.xbar)
-    crit = (dof * (1.0 + np.log(2.0 * np.pi * rss / dof))
-            + np.log1p(np.multiply.outer(gammas, s.n_j)).sum(axis=1) + t["logdet"])
-    slope = (-dof * ((w * t["rbar"]) ** 2).sum(axis=1) / rss
-             + w.sum(axis=1) - (w * w * lev).sum(axis=1))
-    return crit, slope
+    t = _evaluate(s, np.atleast_1d(np.asarray(gammas, dtype=float)))
+    return t["crit"], t["slope"]
 
 
 def reml_newton_terms(s: GroupStats, gamma: float) -> tuple[float, float]:
     """(f', f'') at one γ, from the closed forms of the module docstring."""
-    t = _solve(s, np.array([gamma]))
-    w, Hinv, rbar, rss = t["w"][0], t["Hinv"][0], t["rbar"][0], t["rss"][0]
-    dof = s.n_obs - s.n_params
+    w = s.n_j / (1.0 + gamma * s.n_j)
+    w2 = w * w
+    Hinv = np.linalg.inv(s.wxx + (s.xbar.T * w) @ s.xbar)
+    h = s.wxy + s.xbar.T @ (w * s.ybar)
+    beta = Hinv @ h
+    rss = s.wyy + w @ s.between[2] - h @ beta
+    w_rbar = w * (s.ybar - s.xbar @ beta)
     L = s.xbar @ Hinv @ s.xbar.T
-    lev, w2 = np.diag(L), w * w
-    c = s.xbar.T @ (w2 * rbar)
-    d_rss = -(w2 @ rbar ** 2)
-    dd_rss = 2.0 * (w2 * w) @ rbar ** 2 - 2.0 * c @ Hinv @ c
+    lev = np.diag(L)
+    c = s.xbar.T @ (w * w_rbar)
+    d_rss = -float(w_rbar @ w_rbar)
+    dd_rss = 2.0 * float((w_rbar * w_rbar) @ w) - 2.0 * float(c @ Hinv @ c)
+    dof = s.n_obs - s.n_params
     slope = dof * d_rss / rss + w.sum() - w2 @ lev
     curv = (dof * (dd_rss / rss - (d_rss / rss) ** 2) - w2.sum() + 2.0 * (w2 * w) @ lev
             - w2 @ (L * L) @ w2)
@@ -160,32 +174,45 @@ def _newton(s: GroupStats, lo: float, hi: float, x: float) -> float:
     return float("nan")
 
 
-def gamma_candidates(s: GroupStats) -> tuple[float, float]:
-    """(REML γ̂ ≥ 0 refined by Newton, best point of the global grid); nan when none.
+def _hermite_start(a: float, b: float, fa: float, fb: float, da: float, db: float) -> float:
+    """Zero in [a, b] of the quadratic slope matching f'(a), f'(b) and ∫f' = f(b) − f(a)
+    (the derivative of the cubic Hermite interpolant of f): a Newton start near the root."""
+    h = b - a
+    # s(t) = da + α t + β t², t ∈ [0, h]: s(h) = db and ∫₀ʰ s = fb − fa.
+    beta = (3.0 * (da + db) - 6.0 * (fb - fa) / h) / h ** 2
+    alpha = (db - da) / h - beta * h
+    disc = alpha * alpha - 4.0 * beta * da
+    if beta != 0.0 and disc >= 0.0:
+        q = -0.5 * (alpha + math.copysign(math.sqrt(disc), alpha))  # stable quadratic roots
+        inside = [r for r in (q / beta, da / q if q != 0.0 else -1.0) if 0.0 <= r <= h]
+        if inside:
+            return a + min(inside)
+    return a - da * h / (db - da)  # linear interpolation of the slope
+
+
+def gamma_candidates(s: GroupStats) -> tuple[float, float, float]:
+    """(REML γ̂ ≥ 0 refined by Newton, best point of the global grid, its criterion).
 
     The global grid guards against local optima, and the boundary γ = 0 is checked
-    explicitly: a slope ≥ 0 there makes it the optimum. An optimum at the top of the grid
-    (ICC ≈ 1) counts as failure.
+    explicitly: a slope ≥ 0 there makes it the optimum. nan when the criterion is undefined,
+    X is near singular (largest variance inflation factor of X'X over 1e12), or the optimum
+    is at the top of the grid (ICC ≈ 1).
     """
-    crit, slope = reml_profile(s, _GAMMA_GRID)
-    if not np.isfinite(crit).any():
-        return float("nan"), float("nan")
+    nan = float("nan")
+    t = _evaluate(s, _GAMMA_GRID)
+    crit, slope = t["crit"], t["slope"]
+    vif = (np.diag(s.wxx) + s.n_j @ s.xbar ** 2) * np.diag(t["Hinv"][0])  # γ = 0: H = X'X
+    if not np.isfinite(crit).any() or not vif.max() < _MAX_VIF:
+        return nan, nan, nan
     k = int(np.nanargmin(crit))
     if k == _GAMMA_GRID.size - 1:
-        return float("nan"), float("nan")
+        return nan, nan, nan
     if k == 0 and slope[0] >= 0.0:
-        return 0.0, 0.0
+        return 0.0, 0.0, float(crit[0])
     i = k if slope[k] < 0.0 else k - 1  # the cell [i, i + 1] where the slope turns + here
-    lo, hi, slo, shi = _GAMMA_GRID[i], _GAMMA_GRID[i + 1], slope[i], slope[i + 1]
-    start = lo - slo * (hi - lo) / (shi - slo) if slo < 0.0 < shi else _GAMMA_GRID[k]
-    return _newton(s, lo, hi, start), float(_GAMMA_GRID[k])
-
-
-def _full_rank(s: GroupStats) -> bool:
-    """X'X (rebuilt from the statistics), scaled to unit diagonal, is safely non-singular."""
-    xtx = s.wxx + (s.xbar.T * s.n_j) @ s.xbar
-    d = np.sqrt(np.diag(xtx))
-    return bool((d > 0).all() and np.linalg.eigvalsh(xtx / np.outer(d, d))[0] > _RANK_TOL)
+    g, f, d = _GAMMA_GRID[i:i + 2], crit[i:i + 2], slope[i:i + 2]
+    start = _hermite_start(g[0], g[1], f[0], f[1], d[0], d[1]) if d[0] < 0.0 < d[1] else g[k - i]
+    return _newton(s, g[0], g[1], start), float(_GAMMA_GRID[k]), float(crit[k])
 
 
 def fit_from_stats(s: GroupStats) -> RemlFit:
@@ -194,17 +221,17 @@ def fit_from_stats(s: GroupStats) -> RemlFit:
     The Newton γ̂ is kept only if its criterion is no worse than the best grid point's.
     """
     G, p, n = s.n_j.size, s.n_params, s.n_obs
-    gammas = np.array(gamma_candidates(s) if _full_rank(s) else (np.nan, np.nan))
-    if not np.isfinite(gammas).all():
+    gamma, grid_gamma, grid_crit = gamma_candidates(s)
+    if not np.isfinite(gamma):
         return RemlFit.failed(n, G, p)
-    crit = reml_profile(s, gammas)[0]
-    i = 0 if crit[0] <= crit[1] else 1
-    t = _solve(s, gammas[i:i + 1])
+    t = _evaluate(s, np.array([gamma]))
+    if not t["crit"][0] <= grid_crit:
+        gamma, t = grid_gamma, _evaluate(s, np.array([grid_gamma]))
     sigma2 = float(t["rss"][0]) / (n - p)
-    if not (np.isfinite(crit[i]) and np.isfinite(t["beta"]).all()):
+    if not (np.isfinite(t["crit"][0]) and np.isfinite(t["beta"]).all()):
         return RemlFit.failed(n, G, p)
-    return RemlFit(t["beta"][0], sigma2 * t["Hinv"][0], float(gammas[i]) * sigma2, sigma2,
-                   float(gammas[i]), True, n, G, -0.5 * float(crit[i]))
+    return RemlFit(t["beta"][0], sigma2 * t["Hinv"][0], gamma * sigma2, sigma2, gamma, True,
+                   n, G, -0.5 * float(t["crit"][0]))
 
 
 def _usable(y: np.ndarray, X: np.ndarray, groups: np.ndarray) -> bool:
@@ -227,15 +254,14 @@ def fit_random_intercept(y: np.ndarray, X: np.ndarray, groups: np.ndarray) -> Re
     2 groups, non-finite data) gives ``converged=False``, never an exception.
     """
     y, X, groups = np.asarray(y, dtype=float), np.asarray(X, dtype=float), np.asarray(groups)
+    if _usable(y, X, groups):
+        try:
+            with np.errstate(all="ignore"):
+                return fit_from_stats(group_stats(y, X, groups))
+        except (np.linalg.LinAlgError, ValueError, FloatingPointError, ZeroDivisionError):
+            pass  # e.g. an exactly singular X'X: reported as a failed fit below
     p = X.shape[1] if X.ndim == 2 else 1
-    n_groups = int(np.unique(groups).size) if groups.size else 0
-    if not _usable(y, X, groups):
-        return RemlFit.failed(int(y.size), n_groups, p)
-    try:
-        with np.errstate(all="ignore"):
-            return fit_from_stats(group_stats(y, X, groups))
-    except (np.linalg.LinAlgError, ValueError, FloatingPointError, ZeroDivisionError):
-        return RemlFit.failed(int(y.size), n_groups, p)
+    return RemlFit.failed(int(y.size), int(np.unique(groups).size), p)
 
 
 def ancova_design(trial: ObservedTrial, adjust_for_strata: bool):

@@ -14,7 +14,7 @@ from ..world import World
 from .events import EVENT_KINDS, Event
 from .history import TimelineHistory, build_history
 from .reconfiguration import Membership, disband_plan, reconfiguration
-from .staffing import TeamState, team_plans, team_staffing
+from .staffing import Draws, TeamState, team_plans, team_staffing
 
 __all__ = ["Event", "EVENT_KINDS", "TimelineHistory", "run_timeline"]
 
@@ -27,7 +27,8 @@ def run_timeline(world: World, arm: np.ndarray, scenario: Scenario, *,
     log: list[Event] = []
     plans = team_plans(world, arm, scenario)
     states = [TeamState(p) for p in plans]
-    processes = [env.process(team_staffing(env, p, s, rng=rng, log=log))
+    draws = Draws(rng)
+    processes = [env.process(team_staffing(env, p, s, draws=draws, log=log))
                  for p, s in zip(plans, states)]
     membership = Membership(world.patient_team, world.n_teams)
     plan = disband_plan(scenario.reconfiguration, world.n_teams, months, rng)

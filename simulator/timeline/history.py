@@ -16,13 +16,22 @@ class TeamPath:
     times: np.ndarray
     fidelity: np.ndarray
     in_post: np.ndarray
+    cumulative: np.ndarray   # ∫0^{times[k]} F_j(t) dt
+
+    @classmethod
+    def from_lists(cls, times, fidelity, in_post) -> "TeamPath":
+        t, f = np.asarray(times, dtype=float), np.asarray(fidelity, dtype=float)
+        cum = np.concatenate(([0.0], np.cumsum(f[:-1] * np.diff(t))))
+        return cls(t, f, np.asarray(in_post, dtype=np.int64), cum)
+
+    def integral_to(self, month: float) -> float:
+        """∫0^month F_j(t) dt, in fidelity-months."""
+        k = int(np.searchsorted(self.times, month, side="right")) - 1
+        return float(self.cumulative[k] + self.fidelity[k] * (month - self.times[k]))
 
     def fidelity_integral(self, start: float, end: float) -> float:
         """∫ F_j(t) dt over [start, end], in fidelity-months."""
-        edges = np.append(self.times, np.inf)
-        lo = np.clip(edges[:-1], start, end)
-        hi = np.clip(edges[1:], start, end)
-        return float(np.dot(self.fidelity, hi - lo))
+        return self.integral_to(end) - self.integral_to(start)
 
     def at(self, months: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(fidelity, staff in post) at the given months."""
@@ -58,13 +67,12 @@ class TimelineHistory:
 
 
 def _paths(states) -> tuple[TeamPath, ...]:
-    return tuple(TeamPath(np.array(s.times), np.array(s.fidelity), np.array(s.in_post, dtype=np.int64))
-                 for s in states)
+    return tuple(TeamPath.from_lists(s.times, s.fidelity, s.in_post) for s in states)
 
 
 def patient_exposure(paths, patient_team, moves, months: float) -> np.ndarray:
     """E_ij = (1/T) Σ over the patient's team spells of ∫ F_team(t) dt (0 once lost)."""
-    whole = np.array([p.fidelity_integral(0.0, months) for p in paths])
+    whole = np.array([p.integral_to(months) for p in paths])
     exposure = whole[patient_team].copy()
     spells: dict[int, list[tuple[float, int]]] = {}
     for month, i, _from, to in moves:
@@ -98,8 +106,8 @@ def build_history(months, log, states, membership, world: World, arm) -> Timelin
         disrupted_month=_disrupted(moves, n),
         moves=moves,
         exposure=patient_exposure(paths, world.patient_team, moves, months),
-        team_dose=np.array([p.fidelity_integral(0.0, months) / months for p in paths]),
+        team_dose=np.array([p.integral_to(months) / months for p in paths]),
         fidelity_at_followup=np.array([p.fidelity[-1] for p in paths]),
-        baseline_staff_in_post=np.array([int(s.cells[0].sum()) for s in states]),
+        baseline_staff_in_post=np.array([s.baseline_in_post() for s in states]),
         staff_departures=np.array([s.departures for s in states]),
     )

@@ -80,7 +80,7 @@ def reconfiguration(env, plan, site, arm, processes, states, membership, p_trans
         if processes[j].is_alive:
             processes[j].interrupt("disband")
         else:
-            states[j].cells[:] = 0
+            states[j].empty()
             states[j].disbanded_at = env.now
             states[j].record(env.now)
         move_patients(j, env.now, site, membership, p_transfer, rng=rng, log=log)

@@ -34,13 +34,41 @@ class TeamPlan:
     session_months: tuple[float, ...]   # core + refresher sessions; empty in control teams
 
 
+class Draws:
+    """Standard exponentials and uniforms drawn from the timeline's Generator in blocks.
+
+    One numpy call per block instead of per event; the order of use is fixed by SimPy's
+    deterministic event order, so the run stays a function of the Generator's state.
+    """
+
+    def __init__(self, rng: np.random.Generator, block: int = 512):
+        self.rng, self.block = rng, block
+        self._exp: list[float] = []
+        self._unif: list[float] = []
+
+    def exponential(self) -> float:
+        if not self._exp:
+            self._exp = self.rng.standard_exponential(self.block).tolist()
+        return self._exp.pop()
+
+    def uniform(self) -> float:
+        if not self._unif:
+            self._unif = self.rng.random(self.block).tolist()
+        return self._unif.pop()
+
+
 class TeamState:
-    """Mutable roster of one team during a run: staff counts by origin × sessions attended."""
+    """Mutable roster of one team during a run: staff counts by origin × sessions attended.
+
+    ``counts[origin][c]`` is the number in post of that origin (baseline or newcomer) who have
+    attended c sessions; c = sessions_to_train means trained.
+    """
 
     def __init__(self, plan: TeamPlan):
-        self.cells = np.zeros((2, plan.sessions_to_train + 1), dtype=np.int64)
-        self.cells[BASELINE, 0] = plan.posts
-        self.trained_col = plan.sessions_to_train
+        k = plan.sessions_to_train
+        self.counts = [[plan.posts] + [0] * k, [0] * (k + 1)]
+        self.k = k
+        self.n = plan.posts
         self.times: list[float] = [0.0]
         self.fidelity: list[float] = [0.0]
         self.in_post: list[int] = [plan.posts]
@@ -48,49 +76,68 @@ class TeamState:
         self.disbanded_at = math.nan
 
     def n_in_post(self) -> int:
-        return int(self.cells.sum())
+        return self.n
+
+    def trained(self) -> int:
+        return self.counts[BASELINE][self.k] + self.counts[NEWCOMER][self.k]
+
+    def baseline_in_post(self) -> int:
+        return sum(self.counts[BASELINE])
+
+    def empty(self) -> None:
+        self.counts = [[0] * (self.k + 1), [0] * (self.k + 1)]
+        self.n = 0
 
     def record(self, now: float) -> None:
-        n = self.n_in_post()
-        f = float(self.cells[:, self.trained_col].sum()) / n if n else 0.0
+        f = self.trained() / self.n if self.n else 0.0
         if self.times[-1] == now:
-            self.fidelity[-1], self.in_post[-1] = f, n
+            self.fidelity[-1], self.in_post[-1] = f, self.n
         else:
             self.times.append(now)
             self.fidelity.append(f)
-            self.in_post.append(n)
+            self.in_post.append(self.n)
 
 
-def _leave(state: TeamState, rng: np.random.Generator) -> None:
-    flat = state.cells.ravel()
-    pick = int(np.searchsorted(np.cumsum(flat), rng.integers(flat.sum()), side="right"))
-    flat[pick] -= 1
-    state.departures += 1
+def _leave(state: TeamState, draws: Draws) -> None:
+    """One staff member, chosen uniformly from those in post, leaves."""
+    target = int(draws.uniform() * state.n)
+    for row in state.counts:
+        for c, count in enumerate(row):
+            if target < count:
+                row[c] -= 1
+                state.n -= 1
+                state.departures += 1
+                return
+            target -= count
 
 
-def _session(state: TeamState, p: float, rng: np.random.Generator) -> int:
-    k = state.trained_col
-    moved = rng.binomial(state.cells[:, :k], p)
-    state.cells[:, :k] -= moved
-    state.cells[:, 1:] += moved
-    return int(moved.sum())
+def _session(state: TeamState, p: float, draws: Draws) -> int:
+    """Each untrained staff member in post attends with probability p (one uniform each)."""
+    attended = 0
+    for row in state.counts:
+        moved = [sum(draws.uniform() < p for _ in range(row[c])) for c in range(state.k)]
+        for c in range(state.k - 1, -1, -1):
+            row[c] -= moved[c]
+            row[c + 1] += moved[c]
+        attended += sum(moved)
+    return attended
 
 
-def team_staffing(env, plan: TeamPlan, state: TeamState, *, rng, log):
+def team_staffing(env, plan: TeamPlan, state: TeamState, *, draws, log):
     """Turnover with vacancies and untrained newcomers; training sessions (intervention teams)."""
     refills: list[float] = []
     sessions = list(plan.session_months)
     try:
         while True:
             next_fixed = min(refills[0] if refills else math.inf, sessions[0] if sessions else math.inf)
-            hazard = state.n_in_post() * plan.leave_rate_per_month
-            wait = rng.exponential(1.0 / hazard) if hazard > 0 else math.inf
+            hazard = state.n * plan.leave_rate_per_month
+            wait = draws.exponential() / hazard if hazard > 0 else math.inf
             if env.now + wait < next_fixed:
                 yield env.timeout(wait)
-                _leave(state, rng)
-                heapq.heappush(refills, env.now + (rng.exponential(plan.vacancy_months)
-                                                   if plan.vacancy_months > 0 else 0.0))
-                log.append(Event(env.now, "staff_leave", plan.team, -1, state.n_in_post()))
+                _leave(state, draws)
+                vacancy = draws.exponential() * plan.vacancy_months
+                heapq.heappush(refills, env.now + vacancy)
+                log.append(Event(env.now, "staff_leave", plan.team, -1, state.n))
             elif next_fixed == math.inf:
                 return
             else:
@@ -98,15 +145,16 @@ def team_staffing(env, plan: TeamPlan, state: TeamState, *, rng, log):
                 yield env.timeout(next_fixed - env.now)
                 if is_refill:
                     heapq.heappop(refills)
-                    state.cells[NEWCOMER, 0] += 1
-                    log.append(Event(env.now, "staff_join", plan.team, -1, state.n_in_post()))
+                    state.counts[NEWCOMER][0] += 1
+                    state.n += 1
+                    log.append(Event(env.now, "staff_join", plan.team, -1, state.n))
                 else:
                     sessions.pop(0)
-                    attended = _session(state, plan.attendance, rng)
+                    attended = _session(state, plan.attendance, draws)
                     log.append(Event(env.now, "session", plan.team, -1, attended))
             state.record(env.now)
     except simpy.Interrupt:
-        state.cells[:] = 0
+        state.empty()
         state.disbanded_at = env.now
         state.record(env.now)
 

@@ -1,0 +1,64 @@
+"""Write a run's outputs: summary.csv, run.json, plots, and the terminal summary table."""
+from __future__ import annotations
+
+import json
+import platform
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from .files import csv_text, format_cell, write_atomic
+from .scenario import Scenario
+from .summary import summary_columns
+
+
+def versions() -> dict[str, str]:
+    out = {}
+    for pkg in ("crtsim", "numpy", "scipy", "simpy", "pydantic", "matplotlib"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    out["python"] = platform.python_version()
+    return out
+
+
+def write_summary(out_dir: Path, summary: list[dict], swept_keys: list[str]) -> Path:
+    header = summary_columns(swept_keys)
+    return write_atomic(out_dir / "summary.csv",
+                        csv_text(header, ([row.get(h) for h in header] for row in summary)))
+
+
+def write_run_json(out_dir: Path, scenario: Scenario, result, settings) -> Path:
+    info = {
+        "scenario": scenario.model_dump(mode="json"),
+        "seed": scenario.seed,
+        "replicates": scenario.replicates,
+        "design_points": len(set(result.data["design_point"].tolist())),
+        "versions": versions(),
+        "executor": settings.executor,
+        "workers": settings.workers,
+        "chunk_size": settings.chunk_size,
+        "wall_seconds": round(result.seconds, 3),
+        "replicates_computed": result.computed_replicates,
+        "replicates_total": result.total_replicates,
+        "replicates_per_second": round(result.computed_replicates / result.seconds, 2)
+        if result.seconds > 0 else None,
+    }
+    return write_atomic(out_dir / "run.json", json.dumps(info, indent=2) + "\n")
+
+
+def summary_table(summary: list[dict], swept_keys: list[str]) -> str:
+    """A short fixed-width table for the terminal (the estimator's own estimand rows only)."""
+    cols = [*swept_keys, "estimator", "estimand", "true_value", "bias", "empse", "modse",
+            "coverage", "rejection", "rejection_mcse", "n_failed"]
+    cells = [[_short(row.get(c)) for c in cols] for row in summary if row["estimand"] == "itt"]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(cols)]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(cols, widths))]
+    lines += ["  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in cells]
+    return "\n".join(lines)
+
+
+def _short(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return format_cell(value)
