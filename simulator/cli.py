@@ -63,6 +63,7 @@ def cmd_draw(args) -> int:
 def cmd_run(args) -> int:
     from .outputs import summary_table, write_run_json, write_summary
     from .runner import RunSettings, run_scenario
+    from .distributed import DaskUnavailable
     from .store import StaleChunksError
 
     scenario = _with_overrides(load_scenario(args.scenario), args)
@@ -72,9 +73,13 @@ def cmd_run(args) -> int:
                            scheduler=args.scheduler)
     try:
         result = run_scenario(scenario, settings)
-    except StaleChunksError as err:
+    except (StaleChunksError, DaskUnavailable) as err:
         print(str(err), file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"interrupted: completed chunks are kept in {out}/chunks; run again to resume",
+              file=sys.stderr)
+        return 130
     write_summary(out, result.summary, result.swept_keys)
     write_run_json(out, scenario, result, settings)
     if not args.no_plots:

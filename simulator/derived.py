@@ -82,6 +82,8 @@ def derived_quantities(s: Scenario) -> dict[str, float]:
 
 
 def _arm_counts(s: Scenario) -> str:
+    from .allocation.settings import intervention_count
+
     k = s.trial.teams
-    n_int = min(max(int(k * s.trial.intervention_share + 0.5), 1), k - 1)
+    n_int = intervention_count(k, s.trial.intervention_share)
     return f"{n_int} / {k - n_int}"

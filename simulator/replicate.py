@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .allocation import Allocation, AllocationSettings, allocate, balance_diagnostics, intervention_count
+from .allocation import (Allocation, AllocationSettings, allocate, balance_diagnostics,
+                         intervention_count, strata_codes)
 from .analysis.records import ObservedTrial
 from .dropout import draw_dropout
 from .outcomes import Outcomes, draw_outcomes
@@ -56,16 +57,6 @@ def allocation_settings(scenario: Scenario) -> AllocationSettings:
                               minimisation_probability=a.minimisation_probability)
 
 
-def stratum_codes(covariates: dict, names) -> np.ndarray:
-    """One integer code per combination of the named team attributes (0.. in order of appearance)."""
-    if not names:
-        return np.zeros(len(next(iter(covariates.values()))), dtype=int)
-    keys = np.array(["|".join(str(covariates[n][j]) for n in names)
-                     for j in range(len(covariates[names[0]]))])
-    _, codes = np.unique(keys, return_inverse=True)
-    return codes.astype(int)
-
-
 def patient_status(dropout_month: np.ndarray, lost_month: np.ndarray) -> np.ndarray:
     lost = ~np.isnan(lost_month) & ~(dropout_month < np.nan_to_num(lost_month, nan=np.inf))
     dropped = np.isfinite(dropout_month) & ~lost
@@ -77,15 +68,17 @@ def _standardised_driver(scenario: Scenario, world: World, outcomes: Outcomes) -
     return (score - scenario.outcome.mean) / scenario.outcome.sd
 
 
-def observed_trial(scenario, world, arm, outcomes, status) -> ObservedTrial:
+def observed_trial(scenario, world, allocation, outcomes, status) -> ObservedTrial:
     cov = world.covariates()
     strata_names = tuple(scenario.allocation.strata) \
         if scenario.allocation.method in STRATIFIED_METHODS else ()
+    strata = strata_codes(cov, strata_names) if strata_names else np.zeros(world.n_teams, dtype=int)
     followup = np.where(status == ANALYSED, outcomes.followup, np.nan)
-    return ObservedTrial(team=world.patient_team, arm=arm.astype(int), baseline=world.baseline,
-                         followup=followup, strata=stratum_codes(cov, strata_names),
+    return ObservedTrial(team=world.patient_team, arm=allocation.arm.astype(int),
+                         baseline=world.baseline, followup=followup, strata=strata,
                          participation=outcomes.participation,
-                         covariates={"site": world.site, "team_type": world.team_type})
+                         covariates={"site": world.site, "team_type": world.team_type},
+                         scheme=allocation.scheme)
 
 
 def diagnostics(world, allocation, history, status, outcomes) -> dict:
@@ -129,7 +122,7 @@ def simulate_replicate(scenario: Scenario, design_point: int, replicate: int) ->
                                  arm[world.patient_team], history.disrupted_month,
                                  rng=rng("dropout"))
     status = patient_status(dropout_month, history.lost_month)
-    trial = observed_trial(scenario, world, arm, outcomes, status)
+    trial = observed_trial(scenario, world, allocation, outcomes, status)
     return Replicate(world, allocation, history, outcomes, dropout_month, status, trial,
                      diagnostics(world, allocation, history, status, outcomes))
 

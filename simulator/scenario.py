@@ -138,10 +138,12 @@ def _shares_problems(path: str, shares: dict[str, float]) -> list[tuple[str, obj
 
 def check_consistency(s: Scenario) -> list[tuple[str, object, str]]:
     """Cross-field checks; each problem is (dotted path, value, what is allowed)."""
+    from .allocation.settings import intervention_count
+
     problems = _shares_problems("trial.sites", s.trial.sites)
     problems += _shares_problems("trial.team_types", s.trial.team_types)
     k = s.trial.teams
-    n_int = min(max(int(k * s.trial.intervention_share + 0.5), 1), k - 1)
+    n_int = intervention_count(k, s.trial.intervention_share)
     if min(n_int, k - n_int) < 2:
         problems.append(("trial.intervention_share", s.trial.intervention_share,
                          f"gives {n_int} of {k} teams in the intervention arm; each arm needs >= 2 teams"))

@@ -118,3 +118,15 @@ def test_run_writes_the_contract_outputs(tmp_path):
     assert len((out / "replicates.csv").read_text().splitlines()) == 1 + 2 * 6 * 2
     assert (out / "run.json").exists() and (out / "power_curve.png").stat().st_size > 1000
     assert not list(out.glob(".*tmp*"))
+
+
+def test_dask_local_cluster_gives_the_same_replicates(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("name: dk\nreplicates: 6\ntrial: {teams: 8}\n")
+    outs = []
+    for i, extra in enumerate((["--executor", "serial"], ["--executor", "dask", "--workers", "2"])):
+        out = tmp_path / f"o{i}"
+        assert main(["run", str(path), "--out", str(out), "--quiet", "--no-plots",
+                     "--chunk-size", "2", *extra]) == 0
+        outs.append((out / "replicates.csv").read_bytes())
+    assert outs[0] == outs[1]

@@ -38,6 +38,7 @@ from simulator.analysis.records import Estimate, ObservedTrial
 _GAMMA_GRID = np.concatenate([[0.0], np.logspace(-5.0, 5.0, 31)])
 _NEWTON_MAX = 50    # safeguarded Newton iterations (bisection steps included)
 _NEWTON_XTOL = 1e-6  # relative step at which Newton stops: the error left is ~ step² ~ 1e-12
+_EXACT_FIT = 1e-12  # residual SS below this share of the total SS: y is an exact fit
 _MAX_VIF = 1e12     # X'X near singular beyond this variance inflation factor (cond(X) ≳ 1e6)
 
 
@@ -104,12 +105,19 @@ def group_stats(y: np.ndarray, X: np.ndarray, groups: np.ndarray) -> GroupStats:
     return GroupStats(n_j, xbar, ybar, xc.T @ xc, xc.T @ yc, float(yc @ yc))
 
 
+def _rss(s: GroupStats, beta: np.ndarray, w: np.ndarray, rbar: np.ndarray) -> np.ndarray:
+    """(y − Xβ)'(V/σ²_w)⁻¹(y − Xβ) = within-group residual SS + Σ_j w_j r̄_j², computed from
+    centred pieces (no cancellation against the squared group means); batched or not."""
+    within = s.wyy - 2.0 * beta @ s.wxy + np.einsum("...a,ab,...b->...", beta, s.wxx, beta)
+    return within + (w * rbar * rbar).sum(axis=-1)
+
+
 def _evaluate(s: GroupStats, gammas: np.ndarray) -> dict[str, np.ndarray]:
     """β̂, H⁻¹, RSS, f ("crit") and f' ("slope") at each γ, batched along axis 0.
 
     f and f' are nan where H is not positive definite or RSS ≤ 0 (module docstring).
     """
-    xx, xy, y2 = s.between
+    xx, xy, _ = s.between
     p, dof = s.n_params, s.n_obs - s.n_params
     w = s.n_j / (1.0 + np.multiply.outer(gammas, s.n_j))  # (K, G)
     H = s.wxx + (w @ xx).reshape(-1, p, p)
@@ -117,9 +125,10 @@ def _evaluate(s: GroupStats, gammas: np.ndarray) -> dict[str, np.ndarray]:
     sign, logdet = np.linalg.slogdet(H)
     Hinv = np.linalg.inv(H)
     beta = np.einsum("kab,kb->ka", Hinv, h)
-    rss = s.wyy + w @ y2 - np.einsum("kp,kp->k", h, beta)
+    rbar = s.ybar - beta @ s.xbar.T
+    rss = _rss(s, beta, w, rbar)
     rss = np.where((sign > 0) & (rss > 0), rss, np.nan)
-    w_rbar = w * (s.ybar - beta @ s.xbar.T)
+    w_rbar = w * rbar
     lev = np.einsum("kgp,gp->kg", s.xbar @ Hinv, s.xbar)
     crit = (dof * (1.0 + np.log(2.0 * np.pi * rss / dof))
             + np.log1p(np.multiply.outer(gammas, s.n_j)).sum(axis=1) + logdet)
@@ -143,8 +152,9 @@ def reml_newton_terms(s: GroupStats, gamma: float) -> tuple[float, float]:
     Hinv = np.linalg.inv(s.wxx + (s.xbar.T * w) @ s.xbar)
     h = s.wxy + s.xbar.T @ (w * s.ybar)
     beta = Hinv @ h
-    rss = s.wyy + w @ s.between[2] - h @ beta
-    w_rbar = w * (s.ybar - s.xbar @ beta)
+    rbar = s.ybar - s.xbar @ beta
+    rss = float(_rss(s, beta, w, rbar))
+    w_rbar = w * rbar
     L = s.xbar @ Hinv @ s.xbar.T
     lev = np.diag(L)
     c = s.xbar.T @ (w * w_rbar)
@@ -228,7 +238,8 @@ def fit_from_stats(s: GroupStats) -> RemlFit:
     if not t["crit"][0] <= grid_crit:
         gamma, t = grid_gamma, _evaluate(s, np.array([grid_gamma]))
     sigma2 = float(t["rss"][0]) / (n - p)
-    if not (np.isfinite(t["crit"][0]) and np.isfinite(t["beta"]).all()):
+    if not (np.isfinite(t["crit"][0]) and np.isfinite(t["beta"]).all() and sigma2 > 0.0
+            and t["rss"][0] > _EXACT_FIT * (s.wyy + s.n_j @ (s.ybar - s.ybar @ s.n_j / n) ** 2)):
         return RemlFit.failed(n, G, p)
     return RemlFit(t["beta"][0], sigma2 * t["Hinv"][0], gamma * sigma2, sigma2, gamma, True,
                    n, G, -0.5 * float(t["crit"][0]))

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -43,6 +43,8 @@ class ObservedTrial:
                    0 in control teams)
     covariates:    team-level categorical covariates known at baseline, name -> (K,) array
                    (e.g. "site", "team_type")
+    scheme:        the allocation scheme the trial used (``resample(rng, n)`` -> (n, K) arms,
+                   ``enumerate()`` -> (arms, probabilities) or None), for randomisation tests
     """
 
     team: np.ndarray
@@ -52,6 +54,7 @@ class ObservedTrial:
     strata: np.ndarray
     participation: np.ndarray
     covariates: Mapping[str, np.ndarray] = field(default_factory=dict)
+    scheme: Any = None
 
     @property
     def n_teams(self) -> int:
