@@ -28,11 +28,10 @@ def staff_retained(s: Scenario) -> float:
 
 
 def attendance_by_leadership(s: Scenario) -> np.ndarray:
-    p = s.intervention.attendance
-    if p in (0.0, 1.0):
-        return np.full_like(_NODES, p)
-    logit = math.log(p / (1 - p)) + s.intervention.leadership_on_attendance * _NODES
-    return 1.0 / (1.0 + np.exp(-logit))
+    from .timeline.staffing import attendance_probability
+
+    iv = s.intervention
+    return attendance_probability(iv.attendance, iv.leadership_on_attendance, _NODES)
 
 
 def trained_share(s: Scenario, months: float) -> np.ndarray:

@@ -5,6 +5,8 @@ DeclareDesign ``draw_data``: rebuild any replicate alone for inspection.
 """
 from __future__ import annotations
 
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -106,23 +108,47 @@ def diagnostics(world, allocation, history, status, outcomes) -> dict:
     return out
 
 
-def simulate_replicate(scenario: Scenario, design_point: int, replicate: int) -> Replicate:
+class StageClock:
+    """Accumulates wall seconds per stage (for ``make bench``); a no-op when not given."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, stage: str):
+        start = time.perf_counter()
+        yield
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
+
+
+@contextmanager
+def _untimed(stage: str):
+    yield
+
+
+def simulate_replicate(scenario: Scenario, design_point: int, replicate: int, *,
+                       clock: StageClock | None = None) -> Replicate:
     """Draw replicate r of design point d from its own seed streams."""
     rng = lambda c: stream(scenario.seed, design_point, replicate, c)  # noqa: E731
-    world = build_world(scenario.trial, scenario.outcome, rng=rng("world"))
-    n_int = intervention_count(world.n_teams, scenario.trial.intervention_share)
-    allocation = allocate(allocation_settings(scenario), world.covariates(), n_int,
-                          rng=rng("allocation"))
-    arm = allocation.arm.astype(int)
-    history = run_timeline(world, arm, scenario, rng=rng("timeline"))
-    outcomes = draw_outcomes(world, arm, history.exposure, history.team_dose, scenario.outcome,
-                             scenario.intervention, rng=rng("outcomes"))
-    dropout_month = draw_dropout(scenario.dropout, scenario.trial.months,
-                                 _standardised_driver(scenario, world, outcomes),
-                                 arm[world.patient_team], history.disrupted_month,
-                                 rng=rng("dropout"))
-    status = patient_status(dropout_month, history.lost_month)
-    trial = observed_trial(scenario, world, allocation, outcomes, status)
-    return Replicate(world, allocation, history, outcomes, dropout_month, status, trial,
-                     diagnostics(world, allocation, history, status, outcomes))
-
+    timed = clock or _untimed
+    with timed("world"):
+        world = build_world(scenario.trial, scenario.outcome, rng=rng("world"))
+    with timed("allocation"):
+        n_int = intervention_count(world.n_teams, scenario.trial.intervention_share)
+        allocation = allocate(allocation_settings(scenario), world.covariates(), n_int,
+                              rng=rng("allocation"))
+        arm = allocation.arm.astype(int)
+    with timed("timeline"):
+        history = run_timeline(world, arm, scenario, rng=rng("timeline"))
+    with timed("outcomes"):
+        outcomes = draw_outcomes(world, arm, history.exposure, history.team_dose,
+                                 scenario.outcome, scenario.intervention, rng=rng("outcomes"))
+        dropout_month = draw_dropout(scenario.dropout, scenario.trial.months,
+                                     _standardised_driver(scenario, world, outcomes),
+                                     arm[world.patient_team], history.disrupted_month,
+                                     rng=rng("dropout"))
+        status = patient_status(dropout_month, history.lost_month)
+        trial = observed_trial(scenario, world, allocation, outcomes, status)
+    with timed("diagnostics"):
+        diag = diagnostics(world, allocation, history, status, outcomes)
+    return Replicate(world, allocation, history, outcomes, dropout_month, status, trial, diag)

@@ -147,6 +147,10 @@ def check_consistency(s: Scenario) -> list[tuple[str, object, str]]:
     if min(n_int, k - n_int) < 2:
         problems.append(("trial.intervention_share", s.trial.intervention_share,
                          f"gives {n_int} of {k} teams in the intervention arm; each arm needs >= 2 teams"))
+    if s.allocation.method == "matched_pairs" and n_int not in (k // 2, (k + 1) // 2):
+        problems.append(("allocation.method", "matched_pairs",
+                         f"needs about half the teams in each arm; trial.intervention_share "
+                         f"{s.trial.intervention_share:g} gives {n_int} of {k} (use stratified)"))
     for t in s.outcome.team_type_effects:
         if t not in s.trial.team_types:
             problems.append((f"outcome.team_type_effects.{t}", t,

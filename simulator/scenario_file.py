@@ -166,6 +166,8 @@ def _resolved_data(data: dict, point: Mapping[str, Any]) -> dict:
 
 def design_points(scenario: Scenario) -> list[DesignPoint]:
     """Expand the sweep into its cross-product (first key varies slowest); no sweep -> one point."""
+    if not scenario.sweep:
+        return [DesignPoint(index=0, scenario=scenario, swept={})]
     base = scenario.model_dump(exclude={"sweep"})
     points = []
     for i, point in enumerate(_grid(scenario.sweep)):

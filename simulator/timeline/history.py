@@ -77,9 +77,17 @@ def patient_exposure(paths, patient_team, moves, months: float) -> np.ndarray:
     spells: dict[int, list[tuple[float, int]]] = {}
     for month, i, _from, to in moves:
         spells.setdefault(i, [(0.0, int(patient_team[i]))]).append((month, to))
+    cache: dict[tuple[int, float], float] = {}
+
+    def upto(team: int, month: float) -> float:   # spells share a few (team, month) ends
+        key = (team, month)
+        if key not in cache:
+            cache[key] = paths[team].integral_to(month)
+        return cache[key]
+
     for i, spell in spells.items():
         ends = [m for m, _ in spell[1:]] + [months]
-        exposure[i] = sum(paths[team].fidelity_integral(start, end)
+        exposure[i] = sum(upto(team, end) - upto(team, start)
                           for (start, team), end in zip(spell, ends) if team >= 0)
     return np.clip(exposure / months, 0.0, 1.0)
 

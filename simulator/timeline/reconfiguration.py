@@ -68,7 +68,7 @@ def move_patients(team: int, now: float, site: np.ndarray, membership: Membershi
         membership.moves.append((now, i, team, to))
 
 
-def reconfiguration(env, plan, site, arm, processes, states, membership, p_transfer, *, rng, log):
+def reconfiguration(env, plan, site, arm, processes, membership, p_transfer, *, rng, log):
     """Disband teams as planned: interrupt their staffing process and move their patients."""
     for month, team in plan:
         yield env.timeout(month - env.now)
@@ -77,10 +77,5 @@ def reconfiguration(env, plan, site, arm, processes, states, membership, p_trans
             continue
         membership.active[j] = False
         log.append(Event(env.now, "disband", j, -1, -1))
-        if processes[j].is_alive:
-            processes[j].interrupt("disband")
-        else:
-            states[j].empty()
-            states[j].disbanded_at = env.now
-            states[j].record(env.now)
+        processes[j].interrupt("disband")
         move_patients(j, env.now, site, membership, p_transfer, rng=rng, log=log)

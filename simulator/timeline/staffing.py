@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import simpy
+from scipy.special import expit, logit
 
 from ..scenario import Scenario
 from ..world import World
@@ -112,10 +113,11 @@ def _leave(state: TeamState, draws: Draws) -> None:
 
 
 def _session(state: TeamState, p: float, draws: Draws) -> int:
-    """Each untrained staff member in post attends with probability p (one uniform each)."""
+    """Each untrained staff member in post attends with probability p."""
     attended = 0
+    binomial = draws.rng.binomial
     for row in state.counts:
-        moved = [sum(draws.uniform() < p for _ in range(row[c])) for c in range(state.k)]
+        moved = [binomial(row[c], p) if row[c] else 0 for c in range(state.k)]
         for c in range(state.k - 1, -1, -1):
             row[c] -= moved[c]
             row[c + 1] += moved[c]
@@ -123,37 +125,51 @@ def _session(state: TeamState, p: float, draws: Draws) -> int:
     return attended
 
 
-def team_staffing(env, plan: TeamPlan, state: TeamState, *, draws, log):
-    """Turnover with vacancies and untrained newcomers; training sessions (intervention teams)."""
-    refills: list[float] = []
-    sessions = list(plan.session_months)
-    try:
+class Turnover:
+    """The competing-risks clock of one team's roster, advanced between SimPy synchronisation
+    points (sessions, disbanding, follow-up). Nothing outside the team observes its roster in
+    between, so departures and refills need no SimPy events of their own; because the
+    exponential is memoryless, the pending departure draw is discarded at each stop."""
+
+    def __init__(self, plan: TeamPlan, state: TeamState, draws: Draws, log: list):
+        self.plan, self.state, self.draws, self.log = plan, state, draws, log
+        self.now = 0.0
+        self.refills: list[float] = []
+
+    def advance(self, until: float) -> None:
+        plan, state, draws = self.plan, self.state, self.draws
         while True:
-            next_fixed = min(refills[0] if refills else math.inf, sessions[0] if sessions else math.inf)
             hazard = state.n * plan.leave_rate_per_month
-            wait = draws.exponential() / hazard if hazard > 0 else math.inf
-            if env.now + wait < next_fixed:
-                yield env.timeout(wait)
-                _leave(state, draws)
-                vacancy = draws.exponential() * plan.vacancy_months
-                heapq.heappush(refills, env.now + vacancy)
-                log.append(Event(env.now, "staff_leave", plan.team, -1, state.n))
-            elif next_fixed == math.inf:
+            leave_at = self.now + draws.exponential() / hazard if hazard > 0 else math.inf
+            refill_at = self.refills[0] if self.refills else math.inf
+            if min(leave_at, refill_at) >= until:
+                self.now = until
                 return
+            if leave_at < refill_at:
+                self.now = leave_at
+                _leave(state, draws)
+                heapq.heappush(self.refills, leave_at + draws.exponential() * plan.vacancy_months)
+                self.log.append(Event(leave_at, "staff_leave", plan.team, -1, state.n))
             else:
-                is_refill = bool(refills) and refills[0] == next_fixed
-                yield env.timeout(next_fixed - env.now)
-                if is_refill:
-                    heapq.heappop(refills)
-                    state.counts[NEWCOMER][0] += 1
-                    state.n += 1
-                    log.append(Event(env.now, "staff_join", plan.team, -1, state.n))
-                else:
-                    sessions.pop(0)
-                    attended = _session(state, plan.attendance, draws)
-                    log.append(Event(env.now, "session", plan.team, -1, attended))
+                self.now = heapq.heappop(self.refills)
+                state.counts[NEWCOMER][0] += 1
+                state.n += 1
+                self.log.append(Event(self.now, "staff_join", plan.team, -1, state.n))
+            state.record(self.now)
+
+
+def team_staffing(env, plan: TeamPlan, state: TeamState, turnover: Turnover, *, draws, log):
+    """Training sessions (intervention teams) with turnover in between; waits to be disbanded."""
+    try:
+        for month in plan.session_months:
+            yield env.timeout(month - env.now)
+            turnover.advance(env.now)
+            attended = _session(state, plan.attendance, draws)
+            log.append(Event(env.now, "session", plan.team, -1, attended))
             state.record(env.now)
+        yield env.event()   # never triggered: only a disbanding interrupts the wait
     except simpy.Interrupt:
+        turnover.advance(env.now)
         state.empty()
         state.disbanded_at = env.now
         state.record(env.now)
@@ -171,15 +187,16 @@ def session_schedule(scenario: Scenario) -> tuple[float, ...]:
 
 def team_plans(world: World, arm: np.ndarray, scenario: Scenario) -> list[TeamPlan]:
     iv, st = scenario.intervention, scenario.staff_turnover
-    logit = math.log(iv.attendance / (1 - iv.attendance)) if 0 < iv.attendance < 1 else None
     sessions = session_schedule(scenario)
-    plans = []
-    for j in range(world.n_teams):
-        if logit is None:
-            p = iv.attendance
-        else:
-            p = 1.0 / (1.0 + math.exp(-(logit + iv.leadership_on_attendance * world.leadership[j])))
-        rate = st.annual_rate * math.exp(st.leadership_on_turnover * world.leadership[j]) / 12.0
-        plans.append(TeamPlan(j, int(world.staff[j]), rate, st.vacancy_months, p,
-                              iv.sessions_to_train, sessions if arm[j] == 1 else ()))
-    return plans
+    p = attendance_probability(iv.attendance, iv.leadership_on_attendance, world.leadership)
+    rate = st.annual_rate * np.exp(np.clip(st.leadership_on_turnover * world.leadership, -700, 700)) / 12
+    return [TeamPlan(j, int(world.staff[j]), float(rate[j]), st.vacancy_months, float(p[j]),
+                     iv.sessions_to_train, sessions if arm[j] == 1 else ())
+            for j in range(world.n_teams)]
+
+
+def attendance_probability(level: float, log_odds_per_sd: float, leadership: np.ndarray) -> np.ndarray:
+    """p_j = logistic(logit(level) + λ L_j); levels 0 and 1 stay 0 and 1."""
+    if level in (0.0, 1.0):
+        return np.full(np.shape(leadership), level)
+    return expit(logit(level) + log_odds_per_sd * np.asarray(leadership))
