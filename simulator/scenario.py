@@ -6,29 +6,29 @@ Every key has a default except ``name``; unknown keys are errors. Cross-field ch
 """
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, allow_inf_nan=False)
 
 
 class PatientsPerTeam(Section):
-    mean: float = Field(15.0, gt=0, description="mean patients recruited per team")
+    mean: float = Field(15.0, gt=0, le=10_000, description="mean patients recruited per team")
     cv: float = Field(0.4, ge=0, le=3, description="coefficient of variation of team size")
 
 
 class StaffPerTeam(Section):
-    mean: float = Field(12.0, gt=0, description="mean staff establishment (posts) per team")
-    sd: NonNegativeFloat = 3.0
-    min: PositiveInt = 4
+    mean: float = Field(12.0, gt=0, le=1000, description="mean staff establishment (posts) per team")
+    sd: float = Field(3.0, ge=0, le=1000)
+    min: int = Field(4, ge=1, le=1000)
 
 
 class Trial(Section):
     teams: int = Field(27, ge=4, le=10_000, description="clusters randomised")
     intervention_share: float = Field(0.5, gt=0, lt=1)
-    sites: dict[str, float] = {"trust_a": 0.55, "trust_b": 0.45}
+    sites: dict[str, float] = Field({"trust_a": 0.55, "trust_b": 0.45}, max_length=1000)
     team_types: dict[str, float] = {
         "cmht": 0.6, "recovery": 0.15, "assertive_outreach": 0.1,
         "early_intervention": 0.1, "supported_accommodation": 0.05,
@@ -40,51 +40,51 @@ class Trial(Section):
 
 class Outcome(Section):
     name: str = "QPR"
-    mean: float = 40.0
-    sd: float = Field(10.1, gt=0)
+    mean: float = Field(40.0, ge=-1e6, le=1e6)
+    sd: float = Field(10.1, gt=0, le=1e6)
     icc: float = Field(0.05, ge=0, lt=1)
     individual_autocorrelation: float = Field(0.5, ge=-1, le=1)
     cluster_autocorrelation: float = Field(0.8, ge=-1, le=1)
-    team_type_effects: dict[str, float] = {"assertive_outreach": -3.0, "supported_accommodation": -2.0}
-    leadership_effect: float = Field(0.0, description="outcome points per SD of team leadership")
+    team_type_effects: dict[str, Annotated[float, Field(ge=-1e6, le=1e6)]] = {"assertive_outreach": -3.0, "supported_accommodation": -2.0}
+    leadership_effect: float = Field(0.0, ge=-1e6, le=1e6, description="outcome points per SD of team leadership")
 
 
 class Intervention(Section):
-    effect_at_full_implementation: float = 3.0
+    effect_at_full_implementation: float = Field(3.0, ge=-1e6, le=1e6)
     dose_response: Literal["linear", "threshold", "saturating"] = "linear"
     dose_threshold: float = Field(0.5, gt=0, le=1)
     attendance: float = Field(0.6, ge=0, le=1)
-    leadership_on_attendance: float = Field(0.0, description="log-odds per SD of leadership")
-    session_months: tuple[float, ...] = (1.0, 2.0, 3.0, 4.0)
-    sessions_to_train: PositiveInt = 2
-    refresher_every_months: Optional[float] = Field(None, gt=0)
-    measurement_noise_sd: NonNegativeFloat = 0.1
+    leadership_on_attendance: float = Field(0.0, ge=-20, le=20, description="log-odds per SD of leadership")
+    session_months: tuple[float, ...] = Field((1.0, 2.0, 3.0, 4.0), max_length=1000)
+    sessions_to_train: int = Field(2, ge=1, le=100)
+    refresher_every_months: Optional[float] = Field(None, gt=0.01, le=120)
+    measurement_noise_sd: float = Field(0.1, ge=0, le=10)
 
 
 class StaffTurnover(Section):
-    annual_rate: NonNegativeFloat = 0.2
-    vacancy_months: NonNegativeFloat = 3.0
-    leadership_on_turnover: float = Field(0.0, description="log-hazard per SD of leadership")
+    annual_rate: float = Field(0.2, ge=0, le=50, description="staff leaving per staff-year")
+    vacancy_months: float = Field(3.0, ge=0, le=120)
+    leadership_on_turnover: float = Field(0.0, ge=-20, le=20, description="log-hazard per SD of leadership")
 
 
 class ScheduledDisbanding(Section):
-    month: float = Field(ge=0)
-    teams: PositiveInt = 1
+    month: float = Field(ge=0, le=120)
+    teams: int = Field(1, ge=1, le=10_000)
 
 
 class Reconfiguration(Section):
-    disband_rate_per_team_year: NonNegativeFloat = 0.0
-    scheduled: tuple[ScheduledDisbanding, ...] = ()
+    disband_rate_per_team_year: float = Field(0.0, ge=0, le=50)
+    scheduled: tuple[ScheduledDisbanding, ...] = Field((), max_length=1000)
     patient_transfer_probability: float = Field(0.7, ge=0, le=1)
 
 
 class Dropout(Section):
     attrition: float = Field(0.26, ge=0, lt=1, description="marginal share lost by follow-up")
     mechanism: Literal["MCAR", "MAR", "MNAR"] = "MCAR"
-    strength: float = Field(0.0, description="log-hazard per SD of the driving score")
-    differential_by_arm: float = Field(0.0, description="log-hazard ratio, intervention vs control")
+    strength: float = Field(0.0, ge=-20, le=20, description="log-hazard per SD of the driving score")
+    differential_by_arm: float = Field(0.0, ge=-20, le=20, description="log-hazard ratio, intervention vs control")
     disruption_effect: float = Field(
-        0.0, description="MAR: log-hazard ratio after the patient's team disbands")
+        0.0, ge=-20, le=20, description="MAR: log-hazard ratio after the patient's team disbands")
 
 
 AllocationMethod = Literal["simple", "stratified", "matched_pairs", "minimisation", "constrained"]
@@ -101,13 +101,53 @@ class Allocation(Section):
     minimisation_probability: float = Field(0.8, ge=0.5, le=1)
 
 
-EstimatorName = Literal["mixed_ancova", "cluster_summary", "cluster_means", "individual_ttest"]
+EstimatorName = Literal["mixed_ancova", "cluster_summary", "cluster_means", "individual_ttest",
+                        "gee_robust", "permutation", "implementation_split", "cace_iv"]
+Adjustment = Literal["baseline", "strata", "site", "team_type"]
+DfMethod = Literal["between_within", "satterthwaite", "kenward_roger"]
+GeeCorrection = Literal["none", "kauermann_carroll", "mancl_derouen"]
+
+
+class Variant(Section):
+    """A named variant of an estimator with its own settings (e.g. adjusted for team type)."""
+
+    estimator: EstimatorName
+    adjust_for: Optional[tuple[Adjustment, ...]] = None
+    df_method: Optional[DfMethod] = None
+    gee_correction: Optional[GeeCorrection] = None
 
 
 class Analysis(Section):
     alpha: float = Field(0.05, gt=0, lt=1)
-    estimators: tuple[EstimatorName, ...] = ("mixed_ancova", "cluster_summary")
-    adjust_for_strata: bool = Field(True, description="fixed effects for the allocation strata")
+    estimators: tuple[str, ...] = ("mixed_ancova", "cluster_summary")
+    adjust_for: tuple[Adjustment, ...] = Field(
+        ("baseline", "strata"), description="covariates in the analysis model; strata = allocation strata")
+    df_method: DfMethod = "satterthwaite"
+    gee_correction: GeeCorrection = "mancl_derouen"
+    permutations: int = Field(500, ge=19, le=100_000)
+    variants: dict[str, Variant] = {}
+
+    @property
+    def adjust_for_strata(self) -> bool:
+        return "strata" in self.adjust_for
+
+
+def _analysis_problems(a: Analysis) -> list[tuple[str, object, str]]:
+    known = set(EstimatorName.__args__)
+    out = []
+    for name in a.variants:
+        if name in known:
+            out.append((f"analysis.variants.{name}", name, "a variant cannot reuse an estimator's name"))
+    for i, name in enumerate(a.estimators):
+        if name not in known and name not in a.variants:
+            out.append((f"analysis.estimators[{i}]", name,
+                        f"unknown estimator; use one of {', '.join(sorted(known))} "
+                        "or a name defined under analysis.variants"))
+    if len(set(a.estimators)) != len(a.estimators):
+        out.append(("analysis.estimators", list(a.estimators), "names must not repeat"))
+    if not a.estimators:
+        out.append(("analysis.estimators", [], "name at least one estimator"))
+    return out
 
 
 class Scenario(Section):
@@ -165,6 +205,7 @@ def check_consistency(s: Scenario) -> list[tuple[str, object, str]]:
                          f"more than the {len(s.intervention.session_months)} sessions scheduled "
                          "and no refreshers: nobody could be trained"))
     problems += _disbanding_problems(s)
+    problems += _analysis_problems(s.analysis)
     return problems
 
 

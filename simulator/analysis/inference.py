@@ -28,7 +28,7 @@ def t_estimate(estimate: float, se: float, df: float, alpha: float) -> Estimate:
 
 
 def stratum_dummies(codes: np.ndarray) -> np.ndarray:
-    """(n, S-1) 0/1 indicator columns of the stratum codes present, first level dropped.
+    """(n, S-1) 0/1 indicator columns of the S stratum codes present, lowest code dropped.
 
     With one stratum present the result has no columns, so callers can always stack it.
     """

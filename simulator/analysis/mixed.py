@@ -1,23 +1,25 @@
 """Random-intercept linear mixed model fitted by REML, and the ``mixed_ancova`` estimator.
 
-Model: y = Xβ + u_group + e, u ~ N(0, σ²_b), e ~ N(0, σ²_w). With γ = σ²_b/σ²_w, group j's
-covariance is V_j = σ²_w (I + γJ), with V_j⁻¹ = (I − γ/(1 + n_jγ) J)/σ²_w. Splitting each
-cross-product into a pooled within-group part and the group means (the within/between
-decomposition), with w_j = n_j/(1 + n_jγ), B the (G, p) matrix of group means x̄_j' and ȳ_j:
+Model: y = Xβ + u_group + e, u ~ N(0, σ²_b), e ~ N(0, σ²_w). With γ = σ²_b/σ²_w, group
+j's covariance is V_j = σ²_w (I + γJ) and V_j⁻¹ = (I − γ/(1 + n_jγ) J)/σ²_w. Split each
+cross-product into a pooled within-group part (Wxx, Wxy, Wyy: sums of products of
+deviations from the group means) and the group means x̄_j, ȳ_j; with w_j = n_j/(1 + n_jγ):
 
     H(γ) = X'(V/σ²_w)⁻¹X = Wxx + Σ_j w_j x̄_j x̄_j',   h(γ) = Wxy + Σ_j w_j x̄_j ȳ_j,
-    β̂ = H⁻¹h,   RSS = Wyy + Σ_j w_j ȳ_j² − h'β̂,   σ̂²_w = RSS/(n − p),
+    β̂ = H⁻¹h,   r̄_j = ȳ_j − x̄_j'β̂,   RSS = Wyy − 2β̂'Wxy + β̂'Wxxβ̂ + Σ_j w_j r̄_j²,
+    σ̂²_w = RSS/(n − p),
 
 and the REML criterion, profiled over β and σ²_w (Harville 1977, JASA 72:320; Searle,
 Casella & McCulloch 1992 "Variance Components" ch. 6), is
 
     f(γ) = −2ℓ_R = (n − p)(1 + log 2πσ̂²_w) + Σ_j log(1 + n_jγ) + log|H|.
 
-With r̄_j = ȳ_j − x̄_j'β̂, L = B H⁻¹ B' (G × G), c = Σ_j w_j² r̄_j x̄_j and dw_j/dγ = −w_j²:
+With B the (G, p) matrix of the x̄_j', L = B H⁻¹ B', c = Σ_j w_j² r̄_j x̄_j, dw_j/dγ = −w_j²:
 
     RSS'  = −Σ w_j² r̄_j²,     RSS'' = 2Σ w_j³ r̄_j² − 2 c'H⁻¹c,
     f'  = (n − p) RSS'/RSS + Σ w_j − Σ w_j² L_jj,
-    f'' = (n − p)(RSS''/RSS − (RSS'/RSS)²) − Σ w_j² + 2Σ w_j³ L_jj − Σ_jk w_j² w_k² L_jk².
+    f'' = (n − p)(RSS''/RSS − (RSS'/RSS)²) − Σ w_j² + 2Σ w_j³ L_jj
+          − Σ_jk w_j² w_k² L_jk².
 
 Only n_j, x̄_j, ȳ_j and the pooled within-group cross-products are needed (all sums over
 groups of n_j, Σy, ΣX, ΣX'X, ΣX'y, Σy²): after one O(n p²) pass each evaluation is
@@ -34,11 +36,12 @@ import numpy as np
 from simulator.analysis.inference import stratum_dummies, t_estimate
 from simulator.analysis.records import Estimate, ObservedTrial
 
-# Global search grid for γ: the boundary γ = 0, then 5 points per decade from 1e-5 to 1e6.
+# Global search grid for γ: the boundary γ = 0, then 3 points per decade from 1e-5 to 1e5.
 _GAMMA_GRID = np.concatenate([[0.0], np.logspace(-5.0, 5.0, 31)])
 _NEWTON_MAX = 50    # safeguarded Newton iterations (bisection steps included)
 _NEWTON_XTOL = 1e-6  # relative step at which Newton stops: the error left is ~ step² ~ 1e-12
 _EXACT_FIT = 1e-12  # residual SS below this share of the total SS: y is an exact fit
+_FLAT = 1e-9        # criterion range over the whole grid this small: γ is not identified
 _MAX_VIF = 1e12     # X'X near singular beyond this variance inflation factor (cond(X) ≳ 1e6)
 
 
@@ -53,7 +56,7 @@ class GroupStats:
     wxy: np.ndarray   # (p,) pooled within-group Σ (x − x̄_j)(y − ȳ_j)
     wyy: float        # pooled within-group Σ (y − ȳ_j)²
 
-    @property
+    @cached_property
     def n_obs(self) -> int:
         return int(round(self.n_j.sum()))
 
@@ -62,16 +65,22 @@ class GroupStats:
         return int(self.xbar.shape[1])
 
     @cached_property
-    def between(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per-group x̄x̄' (G, p²), x̄ȳ (G, p) and ȳ² (G,): the between-group terms."""
+    def between(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-group x̄_j x̄_j' flattened to (G, p²), and x̄_j ȳ_j (G, p)."""
         p = self.n_params
         xx = (self.xbar[:, :, None] * self.xbar[:, None, :]).reshape(-1, p * p)
-        return xx, self.xbar * self.ybar[:, None], self.ybar ** 2
+        return xx, self.xbar * self.ybar[:, None]
+
+    @cached_property
+    def total_ss(self) -> float:
+        """Σ (y − ȳ)² about the grand mean."""
+        grand = self.ybar @ self.n_j / self.n_obs
+        return float(self.wyy + self.n_j @ (self.ybar - grand) ** 2)
 
 
 @dataclass(frozen=True)
 class RemlFit:
-    """REML fit of a random-intercept model; nan everywhere with ``converged=False`` on failure.
+    """REML fit of a random-intercept model; all nan with ``converged=False`` on failure.
 
     cov_beta is model based, σ̂²_w H(γ̂)⁻¹ = (X'V̂⁻¹X)⁻¹ (as lme4, nlme and SAS PROC MIXED
     report). reml_loglik has the same constant as statsmodels ``MixedLM(reml=True).loglike``.
@@ -97,18 +106,19 @@ class RemlFit:
 def group_stats(y: np.ndarray, X: np.ndarray, groups: np.ndarray) -> GroupStats:
     """One O(n p²) pass: group sizes and means, and pooled centred cross-products."""
     n_j = np.bincount(groups).astype(float)
-    sx = np.stack([np.bincount(groups, weights=col, minlength=n_j.size) for col in X.T], axis=1)
+    G = n_j.size
+    sx = np.stack([np.bincount(groups, weights=col, minlength=G) for col in X.T], axis=1)
     xbar = sx / n_j[:, None]
-    ybar = np.bincount(groups, weights=y, minlength=n_j.size) / n_j
+    ybar = np.bincount(groups, weights=y, minlength=G) / n_j
     xc = X - xbar[groups]
     yc = y - ybar[groups]
     return GroupStats(n_j, xbar, ybar, xc.T @ xc, xc.T @ yc, float(yc @ yc))
 
 
 def _rss(s: GroupStats, beta: np.ndarray, w: np.ndarray, rbar: np.ndarray) -> np.ndarray:
-    """(y − Xβ)'(V/σ²_w)⁻¹(y − Xβ) = within-group residual SS + Σ_j w_j r̄_j², computed from
-    centred pieces (no cancellation against the squared group means); batched or not."""
-    within = s.wyy - 2.0 * beta @ s.wxy + np.einsum("...a,ab,...b->...", beta, s.wxx, beta)
+    """RSS = (y − Xβ)'(V/σ²_w)⁻¹(y − Xβ) = within-group residual SS + Σ_j w_j r̄_j², from
+    centred pieces (no cancellation against squared group means); batched or not."""
+    within = s.wyy - 2.0 * beta @ s.wxy + ((beta @ s.wxx) * beta).sum(axis=-1)
     return within + (w * rbar * rbar).sum(axis=-1)
 
 
@@ -117,22 +127,23 @@ def _evaluate(s: GroupStats, gammas: np.ndarray) -> dict[str, np.ndarray]:
 
     f and f' are nan where H is not positive definite or RSS ≤ 0 (module docstring).
     """
-    xx, xy, _ = s.between
+    xx, xy = s.between
     p, dof = s.n_params, s.n_obs - s.n_params
     w = s.n_j / (1.0 + np.multiply.outer(gammas, s.n_j))  # (K, G)
     H = s.wxx + (w @ xx).reshape(-1, p, p)
     h = s.wxy + w @ xy
     sign, logdet = np.linalg.slogdet(H)
     Hinv = np.linalg.inv(H)
-    beta = np.einsum("kab,kb->ka", Hinv, h)
+    beta = (Hinv @ h[:, :, None])[:, :, 0]
     rbar = s.ybar - beta @ s.xbar.T
     rss = _rss(s, beta, w, rbar)
     rss = np.where((sign > 0) & (rss > 0), rss, np.nan)
     w_rbar = w * rbar
-    lev = np.einsum("kgp,gp->kg", s.xbar @ Hinv, s.xbar)
+    lev = ((s.xbar @ Hinv) * s.xbar).sum(axis=2)  # x̄_j'H⁻¹x̄_j
     crit = (dof * (1.0 + np.log(2.0 * np.pi * rss / dof))
             + np.log1p(np.multiply.outer(gammas, s.n_j)).sum(axis=1) + logdet)
-    slope = -dof * (w_rbar ** 2).sum(axis=1) / rss + w.sum(axis=1) - (w * w * lev).sum(axis=1)
+    slope = (-dof * (w_rbar ** 2).sum(axis=1) / rss + w.sum(axis=1)
+             - (w * w * lev).sum(axis=1))
     return {"beta": beta, "Hinv": Hinv, "rss": rss, "crit": crit, "slope": slope}
 
 
@@ -205,8 +216,8 @@ def gamma_candidates(s: GroupStats) -> tuple[float, float, float]:
 
     The global grid guards against local optima, and the boundary γ = 0 is checked
     explicitly: a slope ≥ 0 there makes it the optimum. nan when the criterion is undefined,
-    X is near singular (largest variance inflation factor of X'X over 1e12), or the optimum
-    is at the top of the grid (ICC ≈ 1).
+    X is near singular (largest variance inflation factor of X'X over 1e12), the criterion
+    is flat (γ not identified), or the optimum is at the top of the grid (ICC ≈ 1).
     """
     nan = float("nan")
     t = _evaluate(s, _GAMMA_GRID)
@@ -214,14 +225,17 @@ def gamma_candidates(s: GroupStats) -> tuple[float, float, float]:
     vif = (np.diag(s.wxx) + s.n_j @ s.xbar ** 2) * np.diag(t["Hinv"][0])  # γ = 0: H = X'X
     if not np.isfinite(crit).any() or not vif.max() < _MAX_VIF:
         return nan, nan, nan
-    k = int(np.nanargmin(crit))
+    if np.nanmax(crit) - np.nanmin(crit) <= _FLAT * (1.0 + abs(np.nanmin(crit))):
+        return nan, nan, nan  # γ not identified, e.g. no between-group residual df
+    k = int(np.argmin(np.where(np.isnan(crit), np.inf, crit)))
     if k == _GAMMA_GRID.size - 1:
         return nan, nan, nan
     if k == 0 and slope[0] >= 0.0:
         return 0.0, 0.0, float(crit[0])
     i = k if slope[k] < 0.0 else k - 1  # the cell [i, i + 1] where the slope turns + here
     g, f, d = _GAMMA_GRID[i:i + 2], crit[i:i + 2], slope[i:i + 2]
-    start = _hermite_start(g[0], g[1], f[0], f[1], d[0], d[1]) if d[0] < 0.0 < d[1] else g[k - i]
+    bracketed = d[0] < 0.0 < d[1]
+    start = _hermite_start(g[0], g[1], f[0], f[1], d[0], d[1]) if bracketed else g[k - i]
     return _newton(s, g[0], g[1], start), float(_GAMMA_GRID[k]), float(crit[k])
 
 
@@ -237,10 +251,11 @@ def fit_from_stats(s: GroupStats) -> RemlFit:
     t = _evaluate(s, np.array([gamma]))
     if not t["crit"][0] <= grid_crit:
         gamma, t = grid_gamma, _evaluate(s, np.array([grid_gamma]))
-    sigma2 = float(t["rss"][0]) / (n - p)
-    if not (np.isfinite(t["crit"][0]) and np.isfinite(t["beta"]).all() and sigma2 > 0.0
-            and t["rss"][0] > _EXACT_FIT * (s.wyy + s.n_j @ (s.ybar - s.ybar @ s.n_j / n) ** 2)):
+    rss = float(t["rss"][0])
+    if not (np.isfinite(t["crit"][0]) and np.isfinite(t["beta"]).all()
+            and rss > _EXACT_FIT * s.total_ss):
         return RemlFit.failed(n, G, p)
+    sigma2 = rss / (n - p)
     return RemlFit(t["beta"][0], sigma2 * t["Hinv"][0], gamma * sigma2, sigma2, gamma, True,
                    n, G, -0.5 * float(t["crit"][0]))
 
@@ -264,18 +279,19 @@ def fit_random_intercept(y: np.ndarray, X: np.ndarray, groups: np.ndarray) -> Re
     is OLS (β and σ²(X'X)⁻¹, σ² with n − p denominator). Bad input (singular X, fewer than
     2 groups, non-finite data) gives ``converged=False``, never an exception.
     """
-    y, X, groups = np.asarray(y, dtype=float), np.asarray(X, dtype=float), np.asarray(groups)
-    if _usable(y, X, groups):
-        try:
+    try:
+        y, X, groups = np.asarray(y, dtype=float), np.asarray(X, dtype=float), np.asarray(groups)
+        if _usable(y, X, groups):
             with np.errstate(all="ignore"):
                 return fit_from_stats(group_stats(y, X, groups))
-        except (np.linalg.LinAlgError, ValueError, FloatingPointError, ZeroDivisionError):
-            pass  # e.g. an exactly singular X'X: reported as a failed fit below
-    p = X.shape[1] if X.ndim == 2 else 1
-    return RemlFit.failed(int(y.size), int(np.unique(groups).size), p)
+    except (np.linalg.LinAlgError, ValueError, TypeError, FloatingPointError):
+        pass  # e.g. an exactly singular X'X, or data that are not numbers: failed fit below
+    p = np.shape(X)[1] if np.ndim(X) == 2 else 1
+    return RemlFit.failed(int(np.size(y)), len(set(np.ravel(groups).tolist())), p)
 
 
-def ancova_design(trial: ObservedTrial, adjust_for_strata: bool):
+def ancova_design(trial: ObservedTrial, adjust_for_strata: bool
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Complete cases, ITT: y, X = [1, arm, baseline, stratum dummies], team codes, team arms.
 
     Stratum dummies enter only when asked for and more than one stratum is among the
