@@ -134,3 +134,20 @@ def test_transfer_probability_zero_loses_every_patient_of_a_disbanded_team():
     gone = np.flatnonzero(~np.isnan(h.disband_month))
     lost = np.isin(world.patient_team, gone)
     assert np.all(h.lost_month[lost] == 2.0) and np.all(np.isnan(h.lost_month[~lost]))
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), attendance=st.floats(0, 1), k=st.integers(1, 3),
+       months=st.lists(st.sampled_from([0.0, 0.5, 1.0, 3.0, 7.0]), min_size=1, max_size=4))
+def test_static_fast_path_equals_the_simpy_run(seed, attendance, k, months):
+    s = parse_scenario({"name": "t", "trial": {"teams": 9}, "staff_turnover": {"annual_rate": 0.0},
+                        "intervention": {"attendance": attendance, "sessions_to_train": k,
+                                         "session_months": months, "refresher_every_months": 2.0}})
+    world = build_world(s.trial, s.outcome, rng=np.random.default_rng(seed))
+    arm = (np.arange(9) % 2).astype(int)
+    fast = run_timeline(world, arm, s, rng=np.random.default_rng(seed + 1))
+    slow = run_timeline(world, arm, s, rng=np.random.default_rng(seed + 1), engine="simpy")
+    assert fast.events == slow.events
+    for a, b in zip(fast.paths, slow.paths):
+        assert np.array_equal(a.times, b.times) and np.array_equal(a.fidelity, b.fidelity)
+    assert np.array_equal(fast.exposure, slow.exposure)

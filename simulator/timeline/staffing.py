@@ -112,7 +112,7 @@ def _leave(state: TeamState, draws: Draws) -> None:
             target -= count
 
 
-def _session(state: TeamState, p: float, draws: Draws) -> int:
+def session(state: TeamState, p: float, draws: Draws) -> int:
     """Each untrained staff member in post attends with probability p."""
     attended = 0
     binomial = draws.rng.binomial
@@ -164,7 +164,7 @@ def team_staffing(env, plan: TeamPlan, state: TeamState, turnover: Turnover, *, 
         for month in plan.session_months:
             yield env.timeout(month - env.now)
             turnover.advance(env.now)
-            attended = _session(state, plan.attendance, draws)
+            attended = session(state, plan.attendance, draws)
             log.append(Event(env.now, "session", plan.team, -1, attended))
             state.record(env.now)
         yield env.event()   # never triggered: only a disbanding interrupts the wait
