@@ -82,8 +82,8 @@ def cmd_run(args) -> int:
         return 130
     write_summary(out, result.summary, result.swept_keys)
     write_run_json(out, scenario, result, settings)
-    if not args.no_plots:
-        _plots(out, scenario, result)
+    images = [] if args.no_plots else _plots(out, scenario, result)
+    _report(out, scenario, result, images)
     if not args.quiet:
         print(summary_table(result.summary, result.swept_keys))
         rate = result.computed_replicates / result.seconds if result.seconds else float("nan")
@@ -92,12 +92,73 @@ def cmd_run(args) -> int:
     return 0
 
 
-def _plots(out: Path, scenario, result) -> None:
-    from .plots import plot_power_curve, save_figure
+def _plots(out: Path, scenario, result) -> list[Path]:
+    """power_curve.png, bias_coverage.png and timeline.png; returns the files written."""
+    from .report import draw_plots
 
-    title = f"{scenario.name}: simulated power (±1.96 MCSE), {scenario.replicates} replicates"
-    save_figure(plot_power_curve(result.summary, result.swept_keys, title=title,
-                                 alpha=scenario.analysis.alpha), out / "power_curve.png")
+    return draw_plots(out, scenario, result.summary, result.swept_keys, timeline=True)
+
+
+def _report(out: Path, scenario, result, images: list[Path]) -> None:
+    from .report import read_run_info, write_report
+
+    write_report(out, scenario, result.summary, result.swept_keys, read_run_info(out), images)
+
+
+def cmd_power(args) -> int:
+    import json
+
+    from .closed_form import closed_form_rows, power_table
+
+    scenario = load_scenario(args.scenario)
+    rows = closed_form_rows(scenario, estimator=args.estimator)
+    keys = list(scenario.sweep)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{scenario.name}: closed-form power, two-sided alpha {scenario.analysis.alpha:g} "
+          f"({'baseline-adjusted' if rows[0]['baseline_adjusted'] else 'unadjusted'} analysis)")
+    print(power_table(rows, keys))
+    print("k: harmonic mean teams per arm; m analysed: after dropout and disbanding losses;\n"
+          "VIF: design effect x baseline-adjustment factor; "
+          "ITT effect: delta_full x E[g(exposure)]")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report import rebuild_report
+
+    out = Path(args.output_dir)
+    missing = [f for f in ("summary.csv", "run.json") if not (out / f).exists()]
+    if missing:
+        print(f"{out}: missing {', '.join(missing)}; run `crtsim run` first", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"wrote {rebuild_report(out)}")
+    return 0
+
+
+def cmd_solve(args) -> int:
+    from .solver import solve
+
+    scenario = load_scenario(args.scenario)
+    if scenario.sweep:
+        print(f"{args.scenario}: solve works on one design point; remove the sweep "
+              f"({', '.join(scenario.sweep)})", file=sys.stderr)
+        return EXIT_USAGE
+    estimator = args.estimator or scenario.analysis.estimators[0]
+    out = Path(args.out) if args.out else Path("outputs") / scenario.name / "solve"
+    log = (lambda text: None) if args.quiet else (lambda text: print(text, file=sys.stderr))
+    solution = solve(scenario, args.vary, args.target_power, estimator=estimator,
+                     max_replicates=args.max_replicates, out_dir=out, executor=args.executor,
+                     workers=args.workers, log=log)
+    if args.json:
+        import json
+        print(json.dumps(solution.as_json()))
+        if solution.ambiguous:
+            print(solution.message, file=sys.stderr)
+    else:
+        print(f"target power {args.target_power:g} with {estimator}: {solution.message}")
+    return 0 if solution.value is not None else 1
 
 
 def _with_overrides(scenario, args):
@@ -151,7 +212,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_run)
+    _add_power_solve_report(sub)
     return parser
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _add_power_solve_report(sub) -> None:
+    from .scenario import EstimatorName
+    from .solver import VARIABLES
+
+    estimators = EstimatorName.__args__
+    p = sub.add_parser("power", help="closed-form power for each design point, instant")
+    p.add_argument("scenario")
+    p.add_argument("--json", action="store_true", help="print a JSON list, one object per point")
+    p.add_argument("--estimator", choices=estimators, default=None,
+                   help="baseline-adjusted unless the (first) estimator is unadjusted")
+    p.set_defaults(func=cmd_power)
+    p = sub.add_parser("solve", help="smallest teams / team size reaching a simulated power")
+    p.add_argument("scenario")
+    p.add_argument("--target-power", type=_fraction, required=True)
+    p.add_argument("--vary", choices=VARIABLES, default="trial.teams")
+    p.add_argument("--estimator", choices=estimators, default=None)
+    p.add_argument("--max-replicates", type=_positive, default=4000)
+    p.add_argument("--executor", choices=("serial", "local"), default="local")
+    p.add_argument("--workers", type=_positive, default=None)
+    p.add_argument("--out", default=None, help="folder for the runs (default outputs/<name>/solve)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    p.set_defaults(func=cmd_solve)
+    p = sub.add_parser("report", help="rebuild plots and report.html from saved results")
+    p.add_argument("output_dir")
+    p.set_defaults(func=cmd_report)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,130 @@
+"""Closed-form power of a scenario: inputs mapped by hand agree with simulator.power, the
+mean-field exposure meets the DESIGN.md check and the simulated truth, `crtsim power` output."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from simulator.cli import main
+from simulator.closed_form import closed_form_curve, closed_form_power, closed_form_rows
+from simulator.expected_exposure import expected_exposure, expected_itt
+from simulator.power import Assumptions, BaselineCorrelations, power_at
+from simulator.replicate import simulate_replicate
+from simulator.runner import RunSettings, run_scenario
+from simulator.scenario_file import load_scenario, parse_scenario
+from test_engine import cluster_t_power   # noncentral t on cluster means (tests/test_engine.py)
+
+NO_DYNAMICS = {
+    "trial": {"team_types": {"cmht": 1.0}, "patients_per_team": {"mean": 10, "cv": 0.0}},
+    "outcome": {"team_type_effects": {}, "sd": 1.0},
+    "intervention": {"attendance": 1.0, "session_months": [0], "sessions_to_train": 1},
+    "staff_turnover": {"annual_rate": 0.0},
+    "dropout": {"attrition": 0.0},
+}
+
+
+def _scenario(**sections) -> object:
+    data = {"name": "cf", **{k: dict(v) for k, v in NO_DYNAMICS.items()}}
+    for section, values in sections.items():
+        data[section] = {**data.get(section, {}), **values} if isinstance(values, dict) else values
+    return parse_scenario(data)
+
+
+def test_hand_inputs_agree_with_simulator_power():
+    s = _scenario(trial={"teams": 20, "patients_per_team": {"mean": 15, "cv": 0.3}},
+                  outcome={"sd": 10.0, "icc": 0.05, "individual_autocorrelation": 0.4,
+                           "cluster_autocorrelation": 0.7},
+                  intervention={"effect_at_full_implementation": 3.0},
+                  dropout={"attrition": 0.2})
+    a = Assumptions(icc=0.05, sd=10.0, alpha=0.05, cv=0.3, method="eldridge",
+                    baseline=BaselineCorrelations(0.4, 0.7), attrition=0.2, two_tailed=True)
+    out = closed_form_power(s)
+    assert out["teams_per_arm"] == 10 and out["patients_analysed"] == pytest.approx(12.0)
+    assert out["expected_itt_effect"] == pytest.approx(3.0)
+    expected = power_at(3.0, 10, 15, assumptions=a)
+    assert out["closed_form_power"] == pytest.approx(expected, rel=1e-12)
+    unadjusted = closed_form_power(s, estimator="cluster_means")
+    a0 = Assumptions(icc=0.05, sd=10.0, cv=0.3, method="eldridge", attrition=0.2, two_tailed=True)
+    assert unadjusted["closed_form_power"] == pytest.approx(power_at(3.0, 10, 15, assumptions=a0))
+    assert unadjusted["closed_form_power"] < out["closed_form_power"]
+
+
+def test_equal_sizes_unequal_arms_and_disband_losses():
+    s = _scenario(trial={"teams": 27}, outcome={"icc": 0.1},
+                  reconfiguration={"scheduled": [{"month": 6, "teams": 2}],
+                                   "patient_transfer_probability": 0.5},
+                  dropout={"attrition": 0.25})
+    out = closed_form_power(s)
+    assert out["teams_per_arm"] == pytest.approx(2 * 14 * 13 / 27)
+    loss = 2 / 27 * 0.5
+    assert out["patients_analysed"] == pytest.approx(10 * 0.75 * (1 - loss))
+    # linear g, full fidelity: the ITT exposure is (1/T) ∫ S(t) dt, S = 1 - 2/27 after month 6
+    assert out["expected_itt_effect"] == pytest.approx(3.0 * (0.5 + 0.5 * (1 - 2 / 27)))
+
+
+def test_design_md_exposure_check():
+    """Attendance 1, one session at month 0, vacancy 0, turnover h: mean exposure (1 - e^-h)/h."""
+    for h in (0.2, 0.5):
+        s = _scenario(staff_turnover={"annual_rate": h, "vacancy_months": 0.0})
+        assert expected_exposure(s)["surviving"][0] == pytest.approx((1 - math.exp(-h)) / h,
+                                                                     rel=1e-6)
+        assert expected_itt(s)[1] == pytest.approx(3.0 * (1 - math.exp(-h)) / h, rel=1e-6)
+
+
+def test_team_type_effects_add_between_team_variance():
+    effect = {"effect_at_full_implementation": 0.3}
+    plain = closed_form_power(_scenario(trial={"teams": 20}, intervention=effect))
+    typed = closed_form_power(_scenario(
+        trial={"teams": 20, "team_types": {"cmht": 0.5, "ao": 0.5}},
+        outcome={"team_type_effects": {"ao": -0.5}}, intervention=effect))
+    assert typed["icc"] > plain["icc"] and typed["closed_form_power"] < plain["closed_form_power"]
+
+
+def test_mean_field_itt_matches_simulated_truth():
+    s = load_scenario("scenarios/refocus.yaml")
+    truth = np.array([simulate_replicate(s, 0, r).outcomes.true_itt for r in range(40)])
+    expected = closed_form_power(s)["expected_itt_effect"]
+    assert abs(truth.mean() - expected) < 4 * truth.std(ddof=1) / math.sqrt(truth.size) + 0.02
+
+
+def test_curve_contains_the_design_points():
+    s = load_scenario("scenarios/implementation_levels.yaml")
+    rows = closed_form_rows(s)
+    curve = {r["intervention.attendance"]: r["closed_form_power"] for r in closed_form_curve(s)}
+    assert len(curve) > len(rows)
+    for row in rows:
+        assert curve[row["intervention.attendance"]] == pytest.approx(row["closed_form_power"])
+    powers = [curve[x] for x in sorted(curve)]
+    assert powers == sorted(powers)
+
+
+def test_power_json_and_table(capsys):
+    assert main(["power", "scenarios/implementation_levels.yaml", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 5
+    assert [r["intervention.attendance"] for r in rows] == [0.2, 0.4, 0.6, 0.8, 1.0]
+    assert all(0 < r["closed_form_power"] < 1 for r in rows)
+    assert [r["closed_form_power"] for r in rows] == sorted(r["closed_form_power"] for r in rows)
+    assert main(["power", "scenarios/refocus.yaml"]) == 0
+    text = capsys.readouterr().out
+    assert "power" in text and "VIF" in text and len(text.splitlines()) >= 3
+
+
+def test_simulated_cluster_means_power_matches_closed_form(tmp_path):
+    """Five points of a power curve, no dynamics: |simulated - noncentral t| < 3 MCSE."""
+    teams = [8, 12, 16, 20, 24]
+    s = _scenario(trial={"teams": 8}, outcome={"icc": 0.05},
+                  intervention={"effect_at_full_implementation": 0.5},
+                  analysis={"estimators": ["cluster_means"]},
+                  sweep={"trial.teams": teams}, replicates=500, seed=5)
+    result = run_scenario(s, RunSettings(out_dir=tmp_path / "curve", executor="serial", quiet=True))
+    closed = closed_form_rows(s, estimator="cluster_means")
+    for k, cf in zip(teams, closed):
+        row = next(r for r in result.summary if r["trial.teams"] == k and r["estimand"] == "itt")
+        truth = cluster_t_power(k, 10, 0.5, 0.05)
+        assert cf["closed_form_power"] == pytest.approx(truth, rel=1e-9)
+        mcse = math.sqrt(truth * (1 - truth) / row["n_sim"])
+        assert abs(row["rejection"] - truth) < 3 * mcse, (k, row["rejection"], truth)
