@@ -239,6 +239,23 @@ def plot_timeline(data, *, title: str = "", axes=None):
     return fig
 
 
+def plot_balance(values: dict, *, title: str = "", ax=None):
+    """Distribution of the maximum absolute standardised mean difference between arms over team
+    covariates (size, each site and team type), one box per design point (e.g. per allocation
+    method)."""
+    fig, ax = _axes(ax, size=(8.0, 4.5))
+    labels = list(values)
+    data = [np.asarray(values[k], dtype=float) for k in labels]
+    data = [d[np.isfinite(d)] for d in data]
+    ax.boxplot(data, showmeans=True, whis=(5, 95), sym="")
+    ax.set_xticks(range(1, len(labels) + 1), labels, rotation=20, ha="right")
+    ax.axhline(0.1, color="grey", ls=":", lw=1)
+    ax.set_ylabel("max |standardised difference| between arms")
+    ax.set_xlabel("design point")
+    ax.set_title(title or "Chance imbalance at baseline (box 25-75 %, whiskers 5-95 %, ▲ mean)")
+    return fig
+
+
 def save_figure(fig, path) -> None:
     """Save atomically (temporary name, then rename) and release the figure."""
     from pathlib import Path

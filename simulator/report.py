@@ -13,11 +13,13 @@ import json
 from html import escape
 from pathlib import Path
 
+import numpy as np
+
 from .files import write_atomic
 from .report_html import page
 from .scenario import Scenario
 
-PLOTS = ("power_curve.png", "bias_coverage.png", "timeline.png")
+PLOTS = ("power_curve.png", "bias_coverage.png", "timeline.png", "balance.png")
 
 
 def parse_cell(cell: str):
@@ -67,7 +69,7 @@ def draw_plots(out_dir: Path, scenario: Scenario, summary: list[dict], swept_key
                *, timeline: bool) -> list[Path]:
     """Write power_curve.png, bias_coverage.png and (``timeline=True``) timeline.png."""
     from .closed_form import adjusts_for_baseline, closed_form_curve
-    from .plots import plot_bias_coverage, plot_power_curve, save_figure
+    from .plots import plot_balance, plot_bias_coverage, plot_power_curve, save_figure
 
     alpha, name = scenario.analysis.alpha, scenario.name
     out = [Path(out_dir) / p for p in PLOTS]
@@ -82,7 +84,26 @@ def draw_plots(out_dir: Path, scenario: Scenario, summary: list[dict], swept_key
         title=f"{name}: bias and CI coverage for the ITT effect (±1.96 MCSE)"), out[1])
     if timeline:
         save_figure(_timeline_figure(scenario), out[2])
+    balance = balance_by_design_point(Path(out_dir) / "replicates.csv", scenario)
+    if balance:
+        save_figure(plot_balance(balance, title=f"{name}: chance imbalance between arms at "
+                                 "baseline, per design point"), out[3])
     return [p for p in out if p.exists()]
+
+
+def balance_by_design_point(path: Path, scenario: Scenario) -> dict[str, np.ndarray]:
+    """Max |SMD| per replicate (one value per replicate), labelled by the swept values."""
+    from .scenario_file import design_points
+    from .summary import read_replicate_columns
+
+    if not path.exists():
+        return {}
+    cols = read_replicate_columns(path, ("design_point", "replicate", "estimator", "imbalance_max_smd"))
+    first = cols["estimator"] == cols["estimator"][0]
+    labels = {p.index: ", ".join(f"{v}" for v in p.swept.values()) or scenario.name
+              for p in design_points(scenario)}
+    return {labels[d]: cols["imbalance_max_smd"][first & (cols["design_point"] == d)]
+            for d in labels if (first & (cols["design_point"] == d)).any()}
 
 
 def _timeline_figure(scenario: Scenario):

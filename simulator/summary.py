@@ -64,3 +64,24 @@ def summarise(data: Mapping[str, np.ndarray], points, estimators: Sequence[str],
                           "estimand": estimand}
                 rows.append({**performance_row(perf, labels), **extras})
     return rows
+
+
+def read_replicate_columns(path, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """Selected columns of a replicates.csv (estimator as text, the rest as floats/ints)."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header = next(reader)
+        idx = [header.index(n) for n in names]
+        rows = [[r[i] for i in idx] for r in reader]
+    out = {}
+    for k, name in enumerate(names):
+        cells = [r[k] for r in rows]
+        if name == "estimator":
+            out[name] = np.array(cells, dtype=object)
+        elif name in ("design_point", "replicate"):
+            out[name] = np.array([int(c) for c in cells], dtype=int)
+        else:
+            out[name] = np.array([_float(c) for c in cells], dtype=float)
+    return out

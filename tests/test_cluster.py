@@ -111,7 +111,8 @@ def test_naive_ttest_se_is_too_small_under_clustering():
 
 def replace(trial, **changes):
     fields = dict(team=trial.team, arm=trial.arm, baseline=trial.baseline,
-                  followup=trial.followup, strata=trial.strata, participation=trial.participation)
+                  followup=trial.followup, strata=trial.strata, participation=trial.participation,
+                  covariates=trial.covariates)
     return ObservedTrial(**{**fields, **changes})
 
 
@@ -151,3 +152,77 @@ def test_stratum_dummies_drop_the_lowest_present_level():
     np.testing.assert_array_equal(stratum_dummies(np.array([4, 2, 2, 7])),
                                   [[1, 0], [0, 0], [0, 0], [0, 1]])
     assert stratum_dummies(np.array([3, 3])).shape == (2, 0)
+
+
+# ---------------------------------------------------------------- adjust_for
+
+def with_covariates(trial, *, sites=4, types=3, missing_baseline=0.0, seed=0):
+    """The trial with team-level "site" and "team_type" factors and optionally some
+    baseline scores missing."""
+    rng = np.random.default_rng(seed)
+    k = trial.n_teams
+    baseline = np.where(rng.random(trial.team.size) < missing_baseline, np.nan, trial.baseline)
+    covariates = {"site": 10 + rng.permutation(np.arange(k) % sites),
+                  "team_type": np.array(["x", "y", "z"])[(np.arange(k) * 2) % types]}
+    return replace(trial, baseline=baseline, covariates=covariates)
+
+
+def stage1_residual_means(trial, keep, factors, with_baseline):
+    """Team means of stage-1 OLS residuals on [1, baseline?, drop-first dummies], built
+    independently; returns (teams, means, dummy count)."""
+    team, y = trial.team[keep], trial.followup[keep]
+    kept = np.unique(team)
+    cols = [np.ones(y.size)] + ([trial.baseline[keep]] if with_baseline else [])
+    n_dummies = 0
+    for codes in factors:
+        levels = np.unique(codes[kept])
+        cols += [(codes[team] == lv).astype(float) for lv in levels[1:]]
+        n_dummies += levels.size - 1
+    X = np.column_stack(cols)
+    resid = y - X @ np.linalg.lstsq(X, y, rcond=None)[0]
+    teams, means = team_means(resid, team)
+    return np.array(teams), means, n_dummies
+
+
+@pytest.mark.parametrize("seed", [13, 14])
+def test_adjust_for_site_without_baseline(seed):
+    trial = with_covariates(make_trial(seed, teams=20), missing_baseline=0.3, seed=seed)
+    keep = trial.observed  # baseline not required
+    teams, means, n_dummies = stage1_residual_means(trial, keep, [trial.covariates["site"]], False)
+    arm = trial.arm[teams]
+    est = cluster_summary(trial, adjust_for=("site",))
+    check_against_ttest(est, means[arm == 1], means[arm == 0], teams.size - 2 - n_dummies)
+    assert n_dummies == 3
+
+
+def test_adjust_for_baseline_strata_and_team_type():
+    trial = with_covariates(make_trial(15, teams=24, strata=2), missing_baseline=0.1)
+    keep = trial.observed & np.isfinite(trial.baseline)
+    factors = [trial.strata, trial.covariates["team_type"]]
+    teams, means, n_dummies = stage1_residual_means(trial, keep, factors, True)
+    arm = trial.arm[teams]
+    est = cluster_summary(trial, adjust_for=("baseline", "strata", "team_type"))
+    check_against_ttest(est, means[arm == 1], means[arm == 0], teams.size - 2 - n_dummies)
+    assert n_dummies == 1 + 2
+
+
+def test_adjust_for_defaults_and_empty():
+    trial = with_covariates(make_trial(16, strata=3))
+    assert cluster_summary(trial, adjust_for=("baseline", "strata")) == cluster_summary(trial)
+    assert (cluster_summary(trial, adjust_for=("baseline",))
+            == cluster_summary(trial, adjust_for_strata=False))
+    centred, raw = cluster_summary(trial, adjust_for=()), cluster_summary(trial, adjusted=False)
+    assert (centred.estimate, centred.se, centred.df) == pytest.approx(
+        (raw.estimate, raw.se, raw.df), rel=1e-9)
+    assert cluster_summary(trial, adjusted=False, adjust_for=("site",)) == raw
+
+
+def test_redundant_dummies_cost_no_df():
+    trial = make_trial(17, teams=18, dropout=0.1)
+    site = np.arange(18) % 6
+    nested = replace(trial, strata=site // 2, covariates={"site": site, "team_type": site})
+    k = np.unique(nested.team[nested.observed & np.isfinite(nested.baseline)]).size
+    est = cluster_summary(nested, adjust_for=("baseline", "strata", "site", "team_type"))
+    assert est.converged and est.df == k - 2 - 5
+    with pytest.raises(ValueError, match="unknown"):
+        cluster_summary(nested, adjust_for=("ward",))

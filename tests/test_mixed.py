@@ -289,3 +289,95 @@ def test_mixed_ancova_failures():
                             t.participation)
     assert not mixed_ancova(nothing).converged
     assert np.isnan(mixed_ancova(nothing).estimate)
+
+
+# ---------------------------------------------------------------- adjust_for
+
+def with_covariates(trial, *, sites=4, types=3, missing_baseline=0.0, seed=0):
+    """The trial with team-level "site" and "team_type" factors (codes not starting at 0, so
+    "first level" means lowest present) and optionally some baseline scores missing."""
+    k = trial.n_teams
+    rng = np.random.default_rng(seed)
+    baseline = np.where(rng.random(trial.team.size) < missing_baseline, np.nan, trial.baseline)
+    covariates = {"site": 10 + rng.permutation(np.arange(k) % sites),
+                  "team_type": np.array(["a", "b", "c", "d"])[(np.arange(k) * 5) % types]}
+    return ObservedTrial(trial.team, trial.arm, baseline, trial.followup, trial.strata,
+                         trial.participation, covariates)
+
+
+def factor_columns(codes_by_patient, kept_levels):
+    """Drop-first dummies of the levels present, built independently of the code."""
+    return [(codes_by_patient == lv).astype(float) for lv in kept_levels[1:]]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_adjust_for_site_and_team_type(seed):
+    trial = with_covariates(make_trial(seed, teams=20, dropout=0.2), seed=seed)
+    keep = trial.observed
+    team = trial.team[keep]
+    kept = np.unique(team)
+    site, kind = trial.covariates["site"], trial.covariates["team_type"]
+    cols = ([np.ones(keep.sum()), trial.arm[team], trial.baseline[keep]]
+            + factor_columns(site[team], np.unique(site[kept]))
+            + factor_columns(kind[team], np.unique(kind[kept])))
+    groups = np.searchsorted(kept, team)
+    fit = fit_random_intercept(trial.followup[keep], np.column_stack(cols), groups)
+    est = mixed_ancova(trial, adjust_for=("baseline", "site", "team_type"))
+    assert est.converged and est.estimate == pytest.approx(fit.beta[1], rel=1e-12)
+    assert est.se == pytest.approx(np.sqrt(fit.cov_beta[1, 1]), rel=1e-12)
+    n_site, n_type = np.unique(site[kept]).size, np.unique(kind[kept]).size
+    assert est.df == kept.size - 2 - (n_site - 1) - (n_type - 1)
+    sw = mixed_ancova(trial, adjust_for=("baseline", "site", "team_type"), df_method="satterthwaite")
+    assert sw.estimate == est.estimate and sw.df != est.df
+
+
+def test_adjust_for_none_is_baseline_and_strata():
+    trial = with_covariates(make_trial(11, strata=3))
+    assert mixed_ancova(trial, adjust_for=("baseline", "strata")) == mixed_ancova(trial)
+    assert (mixed_ancova(trial, adjust_for=("baseline",))
+            == mixed_ancova(trial, adjust_for_strata=False))
+    # adjust_for wins over adjust_for_strata when both are given
+    assert (mixed_ancova(trial, adjust_for=("baseline",), adjust_for_strata=True)
+            == mixed_ancova(trial, adjust_for_strata=False))
+
+
+def test_without_baseline_patients_missing_it_are_analysed():
+    trial = with_covariates(make_trial(12, teams=16), missing_baseline=0.3)
+    keep = trial.observed  # baseline not needed
+    kept = np.unique(trial.team[keep])
+    X = np.column_stack([np.ones(keep.sum()), trial.arm[trial.team[keep]]])
+    fit = fit_random_intercept(trial.followup[keep], X, np.searchsorted(kept, trial.team[keep]))
+    est = mixed_ancova(trial, adjust_for=())
+    assert est.converged and est.estimate == pytest.approx(fit.beta[1], rel=1e-12)
+    assert est.df == kept.size - 2
+    with_baseline = mixed_ancova(trial, adjust_for=("baseline",))
+    assert with_baseline.converged and with_baseline.estimate != pytest.approx(est.estimate)
+
+
+def test_redundant_factor_columns_are_dropped():
+    """Sites nested in strata: the site dummies already span the stratum dummies; a factor
+    equal to the strata adds nothing; levels absent among analysed teams add no column."""
+    base = make_trial(13, teams=24, dropout=0.1)
+    site = np.arange(24) % 6
+    nested = ObservedTrial(base.team, base.arm, base.baseline, base.followup, site // 2,
+                           base.participation, {"site": site, "team_type": site // 2})
+    k = np.unique(nested.team[nested.observed]).size
+    est = mixed_ancova(nested, adjust_for=("baseline", "strata", "site", "team_type"))
+    assert est.converged and est.df == k - 2 - 5
+    same_space = mixed_ancova(nested, adjust_for=("baseline", "site"))  # same model
+    assert (est.estimate, est.se) == pytest.approx((same_space.estimate, same_space.se), rel=1e-9)
+    assert est.df == same_space.df
+    gone = np.isin(nested.team, np.flatnonzero(site == 5))  # site 5 not analysed
+    sub = ObservedTrial(nested.team, nested.arm, nested.baseline,
+                        np.where(gone, np.nan, nested.followup), nested.strata,
+                        nested.participation, nested.covariates)
+    k_sub = np.unique(sub.team[sub.observed]).size
+    assert mixed_ancova(sub, adjust_for=("baseline", "site")).df == k_sub - 2 - 4
+
+
+def test_bad_adjustment_names_are_errors():
+    trial = make_trial(14)
+    with pytest.raises(ValueError, match="unknown"):
+        mixed_ancova(trial, adjust_for=("baseline", "age"))
+    with pytest.raises(ValueError, match="site"):
+        mixed_ancova(trial, adjust_for=("site",))  # no covariates recorded

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulator.analysis.inference import stratum_dummies, t_estimate
+from simulator.analysis.inference import resolve_adjustments, t_estimate, team_dummies
 from simulator.analysis.records import Estimate, ObservedTrial
 
 _ZERO_SD = 1e-12  # a pooled SD this small relative to the data's scale counts as zero
@@ -35,11 +35,13 @@ def two_sample_t(treated: np.ndarray, control: np.ndarray, alpha: float,
     return t_estimate(diff, float(sd * np.sqrt(1.0 / n1 + 1.0 / n0)), n1 + n0 - 2 - df_lost, alpha)
 
 
-def baseline_residuals(y: np.ndarray, baseline: np.ndarray, dummies: np.ndarray) -> np.ndarray:
+def baseline_residuals(y: np.ndarray, baseline: np.ndarray | None,
+                       dummies: np.ndarray) -> np.ndarray:
     """Stage 1 of the adjusted two-stage analysis: residuals of the OLS regression of y on
-    [1, baseline, stratum dummies] over all analysed patients, ignoring arm (Hayes &
-    Moulton 2017, ch. 9, covariate-adjusted two-stage analysis)."""
-    X = np.column_stack([np.ones(y.size), baseline, dummies])
+    [1, baseline (omitted when None), team-level dummies] over all analysed patients,
+    ignoring arm (Hayes & Moulton 2017, ch. 9, covariate-adjusted two-stage analysis)."""
+    base = [] if baseline is None else [baseline]
+    X = np.column_stack([np.ones(y.size), *base, dummies])
     coef = np.linalg.lstsq(X, y, rcond=None)[0]
     return y - X @ coef
 
@@ -51,25 +53,30 @@ def _team_means(values: np.ndarray, team: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def cluster_summary(trial: ObservedTrial, *, alpha: float = 0.05, adjusted: bool = True,
-                    adjust_for_strata: bool = True) -> Estimate:
+                    adjust_for_strata: bool = True, adjust_for=None) -> Estimate:
     """Compare arms by a t-test on team summaries (Hayes & Moulton 2017, ch. 9).
 
-    Unadjusted: team means of follow-up scores, K − 2 df. Adjusted (default): team means of
-    the stage-1 residuals from ``baseline_residuals`` (stratum dummies only when asked for
-    and more than one stratum is among the analysed teams), K − 2 − (strata − 1) df. K counts
-    teams with at least one analysed patient; analysed = follow-up observed (and baseline
-    recorded, when adjusting). Teams as randomised (ITT). Failure gives ``Estimate.failed()``.
+    Unadjusted (``adjusted=False``; the adjustment arguments are then ignored): team means of
+    follow-up scores, K − 2 df. Adjusted (default): team means of the stage-1 residuals from
+    ``baseline_residuals`` on the terms of ``adjust_for`` (names in
+    ``inference.ADJUSTMENTS``; when None, baseline plus strata if ``adjust_for_strata``):
+    the baseline score only when asked for, factor dummies from ``inference.team_dummies``
+    (levels present among analysed teams, first dropped, redundant columns dropped);
+    K − 2 − (dummy columns) df. K counts teams with at least one analysed patient; analysed
+    = follow-up observed (and baseline recorded, when adjusting for it). Teams as
+    randomised (ITT). Failure gives ``Estimate.failed()``.
     """
-    keep = trial.observed & (np.isfinite(trial.baseline) if adjusted else True)
+    terms = resolve_adjustments(adjust_for, adjust_for_strata) if adjusted else ()
+    keep = trial.observed & (np.isfinite(trial.baseline) if "baseline" in terms else True)
     if not keep.any():
         return Estimate.failed()
     y, team = trial.followup[keep], trial.team[keep]
     df_lost = 0
     if adjusted:
         teams, groups = np.unique(team, return_inverse=True)
-        dummies = (stratum_dummies(trial.strata[teams])[groups] if adjust_for_strata
-                   else np.empty((y.size, 0)))
-        y, df_lost = baseline_residuals(y, trial.baseline[keep], dummies), dummies.shape[1]
+        dummies = team_dummies(trial, teams, terms)[groups]
+        baseline = trial.baseline[keep] if "baseline" in terms else None
+        y, df_lost = baseline_residuals(y, baseline, dummies), dummies.shape[1]
     teams, means = _team_means(y, team)
     arm = trial.arm[teams]
     return two_sample_t(means[arm == 1], means[arm == 0], alpha, df_lost)

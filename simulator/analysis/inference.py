@@ -1,4 +1,5 @@
-"""Small pieces shared by the estimators: t-based inference and stratum design columns."""
+"""Small pieces shared by the estimators: t-based inference and the covariate design
+(adjustment terms, team-level factor dummies, the ANCOVA design matrix)."""
 from __future__ import annotations
 
 import math
@@ -6,7 +7,7 @@ import math
 import numpy as np
 from scipy import special
 
-from simulator.analysis.records import Estimate
+from simulator.analysis.records import Estimate, ObservedTrial
 
 
 def t_estimate(estimate: float, se: float, df: float, alpha: float) -> Estimate:
@@ -34,3 +35,68 @@ def stratum_dummies(codes: np.ndarray) -> np.ndarray:
     """
     levels, index = np.unique(codes, return_inverse=True)
     return (index[:, None] == np.arange(1, levels.size)[None, :]).astype(float)
+
+
+ADJUSTMENTS = ("baseline", "strata", "site", "team_type")
+
+
+def resolve_adjustments(adjust_for, adjust_for_strata: bool = True) -> tuple[str, ...]:
+    """The adjustment terms in use: ``adjust_for`` checked against ``ADJUSTMENTS``, or, when
+    it is None, the historical default ("baseline", plus "strata" if ``adjust_for_strata``).
+
+    Raises ValueError for an unknown name (a configuration error, not a failed fit).
+    """
+    if adjust_for is None:
+        return ("baseline", "strata") if adjust_for_strata else ("baseline",)
+    terms = (adjust_for,) if isinstance(adjust_for, str) else tuple(adjust_for)
+    unknown = sorted(set(terms) - set(ADJUSTMENTS))
+    if unknown:
+        raise ValueError(f"adjust_for: unknown {unknown}; choose from {list(ADJUSTMENTS)}")
+    return terms
+
+
+def _factor_codes(trial: ObservedTrial, name: str) -> np.ndarray:
+    """(K,) codes of the team-level factor ``name``: trial.strata or trial.covariates[name]."""
+    if name == "strata":
+        return np.asarray(trial.strata)
+    if name not in trial.covariates:
+        raise ValueError(f"adjust_for: {name!r} is not among the trial's covariates "
+                         f"{sorted(trial.covariates)}")
+    return np.asarray(trial.covariates[name])
+
+
+def team_dummies(trial: ObservedTrial, teams: np.ndarray, terms) -> np.ndarray:
+    """(G, m) additive 0/1 dummies of the factor terms ("strata", "site", "team_type") among
+    ``terms``, for the analysed ``teams`` (ids into the trial's teams), in the order given.
+
+    Each factor: one column per level present among ``teams``, first level dropped (as
+    ``stratum_dummies``). A column in the span of the intercept and the columns kept before
+    it is dropped (e.g. sites nested in strata). Collinearity with the arm is left in: then
+    the arm effect is confounded with the adjustment, and the fit fails.
+    """
+    kept = np.ones((teams.size, 1))
+    for name in (t for t in terms if t != "baseline"):
+        for col in stratum_dummies(_factor_codes(trial, name)[teams]).T:
+            trial_cols = np.column_stack([kept, col])
+            if np.linalg.matrix_rank(trial_cols) == trial_cols.shape[1]:
+                kept = trial_cols
+    return kept[:, 1:]
+
+
+def ancova_design(trial: ObservedTrial, adjust_for_strata: bool = True, adjust_for=None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Complete cases, ITT: y, X = [1, arm, baseline?, factor dummies], team codes, team arms.
+
+    Terms from ``resolve_adjustments``; the baseline score enters (and must be recorded for
+    a patient to be analysed) only when "baseline" is among them; factor dummies from
+    ``team_dummies``. Returns (y, X, groups, team_arm) with teams re-coded 0..G-1.
+    """
+    terms = resolve_adjustments(adjust_for, adjust_for_strata)
+    keep = trial.observed & (np.isfinite(trial.baseline) if "baseline" in terms else True)
+    teams, groups = np.unique(trial.team[keep], return_inverse=True)
+    team_arm = trial.arm[teams]
+    columns = [np.ones(groups.size), team_arm[groups].astype(float)]
+    if "baseline" in terms:
+        columns.append(trial.baseline[keep])
+    columns.append(team_dummies(trial, teams, terms)[groups])
+    return trial.followup[keep], np.column_stack(columns), groups, team_arm

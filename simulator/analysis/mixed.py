@@ -33,7 +33,8 @@ from functools import cached_property
 
 import numpy as np
 
-from simulator.analysis.inference import stratum_dummies, t_estimate
+from simulator.analysis.inference import ancova_design, resolve_adjustments, t_estimate
+from simulator.analysis.mixed_df import DF_METHODS, contrast_inference
 from simulator.analysis.records import Estimate, ObservedTrial
 
 # Global search grid for γ: the boundary γ = 0, then 3 points per decade from 1e-5 to 1e5.
@@ -272,6 +273,21 @@ def _usable(y: np.ndarray, X: np.ndarray, groups: np.ndarray) -> bool:
                 and np.isfinite(y).all() and np.isfinite(X).all())
 
 
+def fit_with_stats(y: np.ndarray, X: np.ndarray, groups: np.ndarray
+                   ) -> tuple[RemlFit, GroupStats | None]:
+    """``fit_random_intercept`` and the sufficient statistics it used (None for bad input)."""
+    try:
+        y, X, groups = np.asarray(y, dtype=float), np.asarray(X, dtype=float), np.asarray(groups)
+        if _usable(y, X, groups):
+            with np.errstate(all="ignore"):
+                s = group_stats(y, X, groups)
+                return fit_from_stats(s), s
+    except (np.linalg.LinAlgError, ValueError, TypeError, FloatingPointError):
+        pass  # e.g. an exactly singular X'X, or data that are not numbers: failed fit below
+    p = np.shape(X)[1] if np.ndim(X) == 2 else 1
+    return RemlFit.failed(int(np.size(y)), len(set(np.ravel(groups).tolist())), p), None
+
+
 def fit_random_intercept(y: np.ndarray, X: np.ndarray, groups: np.ndarray) -> RemlFit:
     """REML fit of y = Xβ + u_group + e (Harville 1977; Searle, Casella & McCulloch 1992).
 
@@ -279,48 +295,34 @@ def fit_random_intercept(y: np.ndarray, X: np.ndarray, groups: np.ndarray) -> Re
     is OLS (β and σ²(X'X)⁻¹, σ² with n − p denominator). Bad input (singular X, fewer than
     2 groups, non-finite data) gives ``converged=False``, never an exception.
     """
-    try:
-        y, X, groups = np.asarray(y, dtype=float), np.asarray(X, dtype=float), np.asarray(groups)
-        if _usable(y, X, groups):
-            with np.errstate(all="ignore"):
-                return fit_from_stats(group_stats(y, X, groups))
-    except (np.linalg.LinAlgError, ValueError, TypeError, FloatingPointError):
-        pass  # e.g. an exactly singular X'X, or data that are not numbers: failed fit below
-    p = np.shape(X)[1] if np.ndim(X) == 2 else 1
-    return RemlFit.failed(int(np.size(y)), len(set(np.ravel(groups).tolist())), p)
+    return fit_with_stats(y, X, groups)[0]
 
 
-def ancova_design(trial: ObservedTrial, adjust_for_strata: bool
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Complete cases, ITT: y, X = [1, arm, baseline, stratum dummies], team codes, team arms.
+def mixed_ancova(trial: ObservedTrial, *, alpha: float = 0.05, adjust_for_strata: bool = True,
+                 df_method: str = "between_within", adjust_for=None) -> Estimate:
+    """Arm effect from y ~ 1 + arm [+ baseline] [+ factors] + (1 | team), REML, complete cases.
 
-    Stratum dummies enter only when asked for and more than one stratum is among the
-    analysed teams. Returns (y, X, groups, team_arm) with teams re-coded 0..G-1.
+    Terms: ``adjust_for`` (names in ``inference.ADJUSTMENTS``), or when None, baseline plus
+    strata if ``adjust_for_strata`` (``inference.ancova_design``). Wald t with df by
+    ``df_method``: "between_within" = analysed teams − team-level fixed parameters
+    (intercept, arm, factor dummies), as SAS PROC MIXED DDFM=BW (Hayes & Moulton 2017
+    "Cluster Randomised Trials", 2nd ed., ch. 10); "satterthwaite" (as lmerTest) or
+    "kenward_roger" (as pbkrtest, with its adjusted SE): ``mixed_df``. Failure gives
+    ``Estimate.failed()``; an unknown ``df_method`` or term raises ValueError.
     """
-    keep = trial.observed & np.isfinite(trial.baseline)
-    teams, groups = np.unique(trial.team[keep], return_inverse=True)
-    team_arm = trial.arm[teams]
-    columns = [np.ones(groups.size), team_arm[groups].astype(float), trial.baseline[keep]]
-    if adjust_for_strata:
-        columns.append(stratum_dummies(trial.strata[teams])[groups])
-    return trial.followup[keep], np.column_stack(columns), groups, team_arm
-
-
-def mixed_ancova(trial: ObservedTrial, *, alpha: float = 0.05,
-                 adjust_for_strata: bool = True) -> Estimate:
-    """Arm effect from y ~ 1 + arm + baseline [+ strata] + (1 | team), REML, complete cases.
-
-    Wald t with between-within df = analysed teams − cluster-level fixed parameters
-    (intercept, arm, stratum dummies), as SAS PROC MIXED DDFM=BW (Hayes & Moulton 2017
-    "Cluster Randomised Trials", 2nd ed., ch. 10). Failure gives ``Estimate.failed()``.
-    """
-    y, X, groups, team_arm = ancova_design(trial, adjust_for_strata)
+    if df_method not in DF_METHODS:
+        raise ValueError(f"df_method={df_method!r}: choose one of {list(DF_METHODS)}")
+    y, X, groups, team_arm = ancova_design(trial, adjust_for_strata, adjust_for)
     if not (team_arm == 1).any() or not (team_arm == 0).any():
         return Estimate.failed()
-    df = team_arm.size - (X.shape[1] - 1)  # every column but baseline is at team level
-    if df < 1:
+    baseline = "baseline" in resolve_adjustments(adjust_for, adjust_for_strata)
+    bw_df = team_arm.size - (X.shape[1] - baseline)  # every other column is at team level
+    if bw_df < 1:
         return Estimate.failed()
-    fit = fit_random_intercept(y, X, groups)
+    fit, s = fit_with_stats(y, X, groups)
     if not fit.converged:
         return Estimate.failed()
-    return t_estimate(float(fit.beta[1]), float(np.sqrt(fit.cov_beta[1, 1])), df, alpha)
+    if df_method == "between_within":
+        return t_estimate(float(fit.beta[1]), float(np.sqrt(fit.cov_beta[1, 1])), bw_df, alpha)
+    se, df = contrast_inference(s, fit, np.eye(s.n_params)[1], df_method)
+    return t_estimate(float(fit.beta[1]), se, df, alpha)
