@@ -18,8 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .analysis.registry import analyse
-from .engine import options_for
+from .analysis.registry import analysis_plan, run_analysis
 from .files import write_columns
 from .replicate import StageClock, simulate_replicate
 from .runner import RunSettings, run_scenario
@@ -53,12 +52,12 @@ def throughput(scenario, replicates: int, executor: str, workers: int) -> float:
 def stage_seconds(scenario, replicates: int) -> dict[str, float]:
     """Mean seconds per replicate in each stage and each estimator."""
     clock = StageClock()
-    options = options_for(scenario)
+    plan = analysis_plan(scenario.analysis)
     for r in range(replicates):
         rep = simulate_replicate(scenario, 0, r, clock=clock)
-        for name in scenario.analysis.estimators:
-            with clock(name):
-                analyse(rep.trial, [name], options, rng=np.random.default_rng(r))
+        for planned in plan:
+            with clock(planned.label):
+                run_analysis(rep.trial, planned, rng=np.random.default_rng(r))
     return {k: v / replicates for k, v in clock.seconds.items()}
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .analysis.records import Estimate
-from .analysis.registry import AnalysisOptions, analyse
+from .analysis.registry import analysis_plan, run_analysis
 from .replicate import simulate_replicate
 from .scenario import Scenario
 from .seeds import stream
@@ -37,19 +37,14 @@ def replicate_columns(scenario: Scenario) -> list[str]:
             "true_efficacy", *DIAGNOSTICS, *EXTRA_DIAGNOSTICS]
 
 
-def options_for(scenario: Scenario) -> AnalysisOptions:
-    a = scenario.analysis
-    return AnalysisOptions(alpha=a.alpha, adjust_for_strata=a.adjust_for_strata)
-
-
-def _rows_for_replicate(scenario: Scenario, d: int, r: int, options) -> list[list]:
+def _rows_for_replicate(scenario: Scenario, d: int, r: int, plan) -> list[list]:
     rep = simulate_replicate(scenario, d, r)
-    names = scenario.analysis.estimators
-    estimates = analyse(rep.trial, names, options, rng=stream(scenario.seed, d, r, "analysis"))
+    rng = stream(scenario.seed, d, r, "analysis")
+    estimates = [run_analysis(rep.trial, planned, rng=rng) for planned in plan]
     diag = rep.diagnostics
     tail = [rep.outcomes.true_itt, rep.outcomes.true_efficacy,
             *(diag[k] for k in DIAGNOSTICS), *(diag.get(k, np.nan) for k in EXTRA_DIAGNOSTICS)]
-    return [[d, r, name, *_estimate_values(est), *tail] for name, est in zip(names, estimates)]
+    return [[d, r, p.label, *_estimate_values(est), *tail] for p, est in zip(plan, estimates)]
 
 
 def _estimate_values(est: Estimate) -> list:
@@ -59,10 +54,10 @@ def _estimate_values(est: Estimate) -> list:
 def run_unit(unit: WorkUnit) -> tuple[list[list], dict[str, float]]:
     """Simulate and analyse one chunk; returns the rows and the seconds spent."""
     start = time.perf_counter()
-    options = options_for(unit.scenario)
+    plan = analysis_plan(unit.scenario.analysis)
     rows = []
     for r in range(unit.first, unit.stop):
-        rows += _rows_for_replicate(unit.scenario, unit.design_point, r, options)
+        rows += _rows_for_replicate(unit.scenario, unit.design_point, r, plan)
     return rows, {"seconds": time.perf_counter() - start}
 
 

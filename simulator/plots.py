@@ -243,7 +243,7 @@ def plot_balance(values: dict, *, title: str = "", ax=None):
     """Distribution of the maximum absolute standardised mean difference between arms over team
     covariates (size, each site and team type), one box per design point (e.g. per allocation
     method)."""
-    fig, ax = _axes(ax, size=(8.0, 4.5))
+    fig, (ax,) = _axes(ax, size=(8.0, 4.5))
     labels = list(values)
     data = [np.asarray(values[k], dtype=float) for k in labels]
     data = [d[np.isfinite(d)] for d in data]

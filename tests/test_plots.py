@@ -110,3 +110,13 @@ def test_timeline_data_and_plot(tmp_path):
     assert all(len(ax.lines) >= 2 for ax in axes)               # one line per arm at least
     save_figure(fig, tmp_path / "timeline.png")
     assert (tmp_path / "timeline.png").stat().st_size > 1000
+
+
+def test_balance_plot_has_one_box_per_design_point():
+    from simulator.plots import plot_balance
+    rng = np.random.default_rng(0)
+    fig = plot_balance({"simple": rng.random(50), "stratified": rng.random(50) / 2,
+                        "constrained": rng.random(50) / 4})
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["simple", "stratified", "constrained"]
+    assert len(ax.lines) >= 3 * 5   # whiskers, caps, median per box

@@ -166,6 +166,8 @@ def reml_newton_terms(s: GroupStats, gamma: float) -> tuple[float, float]:
     beta = Hinv @ h
     rbar = s.ybar - s.xbar @ beta
     rss = float(_rss(s, beta, w, rbar))
+    if not rss > 0:   # exact fit: no curvature information
+        return float("nan"), float("nan")
     w_rbar = w * rbar
     L = s.xbar @ Hinv @ s.xbar.T
     lev = np.diag(L)
@@ -224,7 +226,7 @@ def gamma_candidates(s: GroupStats) -> tuple[float, float, float]:
     t = _evaluate(s, _GAMMA_GRID)
     crit, slope = t["crit"], t["slope"]
     vif = (np.diag(s.wxx) + s.n_j @ s.xbar ** 2) * np.diag(t["Hinv"][0])  # γ = 0: H = X'X
-    if not np.isfinite(crit).any() or not vif.max() < _MAX_VIF:
+    if not np.isfinite(crit).any() or not (0 < vif.min() and vif.max() < _MAX_VIF):
         return nan, nan, nan
     if np.nanmax(crit) - np.nanmin(crit) <= _FLAT * (1.0 + abs(np.nanmin(crit))):
         return nan, nan, nan  # γ not identified, e.g. no between-group residual df

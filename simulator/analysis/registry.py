@@ -1,24 +1,36 @@
 """Estimators by name, as listed in ``analysis.estimators``; each returns an ``Estimate``.
 
-Each entry also names the estimand it targets (``itt`` or ``efficacy``), which decides the
-estimand of its power curve; performance is reported against both estimands.
+Each entry names the estimand it targets (``itt`` or ``efficacy``); performance is reported
+against both. A scenario may define variants (an estimator with its own adjustment, df method
+or GEE correction) under ``analysis.variants``; ``analysis_plan`` resolves names to
+(label, estimator, options).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, replace
+from typing import Callable, Sequence
 
 import numpy as np
 
 from .cluster import cluster_summary, individual_ttest
+from .gee import gee_robust
+from .implementation import cace_iv, implementation_split
 from .mixed import mixed_ancova
+from .permutation import permutation_test
 from .records import Estimate, ObservedTrial
 
 
 @dataclass(frozen=True)
 class AnalysisOptions:
     alpha: float = 0.05
-    adjust_for_strata: bool = True
+    adjust_for: tuple[str, ...] = ("baseline", "strata")   # baseline | strata | site | team_type
+    df_method: str = "between_within"      # between_within | satterthwaite | kenward_roger
+    gee_correction: str = "mancl_derouen"  # mancl_derouen | kauermann_carroll | none
+    permutations: int = 500                # re-drawn allocations for the permutation test
+
+    @property
+    def adjust_for_strata(self) -> bool:
+        return "strata" in self.adjust_for
 
 
 @dataclass(frozen=True)
@@ -27,26 +39,75 @@ class EstimatorSpec:
     target: str  # "itt" | "efficacy"
 
 
+def _mixed(t, o, rng):
+    return mixed_ancova(t, alpha=o.alpha, adjust_for_strata=o.adjust_for_strata,
+                        df_method=o.df_method, adjust_for=o.adjust_for)
+
+
+def _cluster(t, o, rng):
+    return cluster_summary(t, alpha=o.alpha, adjusted=True, adjust_for_strata=o.adjust_for_strata,
+                           adjust_for=o.adjust_for)
+
+
+def _split(t, o, rng):
+    return implementation_split(t, alpha=o.alpha, adjust_for_strata=o.adjust_for_strata,
+                                df_method=o.df_method, adjust_for=o.adjust_for)
+
+
 ESTIMATORS: dict[str, EstimatorSpec] = {
-    "mixed_ancova": EstimatorSpec(
-        lambda t, o, rng: mixed_ancova(t, alpha=o.alpha, adjust_for_strata=o.adjust_for_strata), "itt"),
-    "cluster_summary": EstimatorSpec(
-        lambda t, o, rng: cluster_summary(t, alpha=o.alpha, adjusted=True,
-                                          adjust_for_strata=o.adjust_for_strata), "itt"),
+    "mixed_ancova": EstimatorSpec(_mixed, "itt"),
+    "cluster_summary": EstimatorSpec(_cluster, "itt"),
     "cluster_means": EstimatorSpec(
         lambda t, o, rng: cluster_summary(t, alpha=o.alpha, adjusted=False), "itt"),
     "individual_ttest": EstimatorSpec(lambda t, o, rng: individual_ttest(t, alpha=o.alpha), "itt"),
+    "gee_robust": EstimatorSpec(
+        lambda t, o, rng: gee_robust(t, alpha=o.alpha, correction=o.gee_correction,
+                                     adjust_for_strata=o.adjust_for_strata,
+                                     adjust_for=o.adjust_for), "itt"),
+    "permutation": EstimatorSpec(
+        lambda t, o, rng: permutation_test(t, alpha=o.alpha, permutations=o.permutations, rng=rng,
+                                           adjust_for_strata=o.adjust_for_strata), "itt"),
+    "implementation_split": EstimatorSpec(_split, "itt"),
+    "cace_iv": EstimatorSpec(
+        lambda t, o, rng: cace_iv(t, alpha=o.alpha, adjust_for_strata=o.adjust_for_strata),
+        "efficacy"),
 }
 
 
-def analyse(trial: ObservedTrial, names, options: AnalysisOptions, *,
+@dataclass(frozen=True)
+class PlannedAnalysis:
+    label: str              # the name in analysis.estimators (an estimator or a variant)
+    estimator: str          # the estimator it runs
+    options: AnalysisOptions
+
+
+def analysis_plan(analysis) -> list[PlannedAnalysis]:
+    """Resolve a scenario's ``analysis`` section into the analyses to run, in order."""
+    base = AnalysisOptions(alpha=analysis.alpha, adjust_for=tuple(analysis.adjust_for),
+                           df_method=analysis.df_method, gee_correction=analysis.gee_correction,
+                           permutations=analysis.permutations)
+    plan = []
+    for label in analysis.estimators:
+        variant = analysis.variants.get(label)
+        if variant is None:
+            plan.append(PlannedAnalysis(label, label, base))
+            continue
+        changes = {k: getattr(variant, k) for k in ("adjust_for", "df_method", "gee_correction")
+                   if getattr(variant, k) is not None}
+        plan.append(PlannedAnalysis(label, variant.estimator, replace(base, **changes)))
+    return plan
+
+
+def run_analysis(trial: ObservedTrial, planned: PlannedAnalysis, *,
+                 rng: np.random.Generator) -> Estimate:
+    """One planned analysis; any numerical failure becomes a failed record, never a crash."""
+    try:
+        return ESTIMATORS[planned.estimator].fit(trial, planned.options, rng)
+    except (np.linalg.LinAlgError, ValueError, FloatingPointError, ZeroDivisionError):
+        return Estimate.failed()
+
+
+def analyse(trial: ObservedTrial, names: Sequence[str], options: AnalysisOptions, *,
             rng: np.random.Generator) -> list[Estimate]:
-    """Run each named estimator; any unexpected failure becomes a failed record, never a crash."""
-    out = []
-    for name in names:
-        try:
-            est = ESTIMATORS[name].fit(trial, options, rng)
-        except (np.linalg.LinAlgError, ValueError, FloatingPointError, ZeroDivisionError):
-            est = Estimate.failed()
-        out.append(est)
-    return out
+    """Run the named estimators with the same options."""
+    return [run_analysis(trial, PlannedAnalysis(n, n, options), rng=rng) for n in names]

@@ -1,0 +1,421 @@
+"""``mixed_ancova`` and ``cluster_summary`` for many trials at once, vectorised over trials.
+
+Same methods, rules and numbers as ``mixed.py`` and ``cluster.py``, arithmetic arranged
+differently. One pass of segment sums over all patients of all trials (global team index)
+gives team summaries; only the baseline varies within teams, so the pooled within-team
+cross-products are three numbers per trial (Wbb, Wby, Wyy). Results are ``EstimateArrays``.
+
+Mixed model: the REML criterion profiled over β and σ²_w (Harville 1977, JASA 72:320;
+Searle, Casella & McCulloch 1992, ch. 6) and its exact derivatives (``mixed.py`` docstring)
+are evaluated for all trials and grid γ in one array expression, teams padded to the
+largest count with empty teams (n_j = 0: w_j = 0 adds nothing). The grid, γ = 0 boundary,
+Hermite start, bracketed Newton (Press et al. §9.4) and acceptance rules of
+``mixed.gamma_candidates`` / ``mixed.fit_from_stats`` run with per-trial masks. H(γ) is
+inverted by the sweep operator (Goodnight 1979, Am. Stat. 33:149); an exactly zero pivot
+fails the fit (where ``numpy.linalg.inv`` raises in ``mixed.py``), and so does a
+non-positive variance inflation factor (X'X not numerically positive definite). Trials are
+fitted in blocks of one column count (strata) and at most ``_BLOCK`` trials.
+
+Cluster summary (Hayes & Moulton 2017, ch. 9): stage-1 OLS of y on [1, baseline, stratum
+dummies] from cross-products centred at trial means, residual team means ȳ_j − x̄_j'b,
+then the pooled two-sample t on team values, per trial by segment sums.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from functools import cached_property
+from typing import Sequence
+
+import numpy as np
+from scipy import special
+
+from simulator.analysis.cluster import _ZERO_SD
+from simulator.analysis.mixed import (_EXACT_FIT, _FLAT, _GAMMA_GRID, _MAX_VIF, _NEWTON_MAX,
+                                      _NEWTON_XTOL)
+from simulator.analysis.records import Estimate, ObservedTrial
+
+_CONSTANT = 1e-20  # baseline centred SS below this share of its raw SS: baseline constant
+_BLOCK = 1024      # trials per array block (bounds memory at ~50 MB for 30 teams)
+
+
+@dataclass(frozen=True)
+class EstimateArrays:
+    """Struct-of-arrays twin of ``Estimate``: trial r's answer is row r of every field."""
+
+    estimate: np.ndarray
+    se: np.ndarray
+    df: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    p_value: np.ndarray
+    converged: np.ndarray
+
+    def records(self) -> list[Estimate]:
+        columns = [getattr(self, f.name).tolist() for f in fields(Estimate)]
+        return [Estimate(*row) for row in zip(*columns)]
+
+
+def t_estimates(estimate, se, df, alpha: float, ok) -> EstimateArrays:
+    """``inference.t_estimate`` elementwise; rows with ``ok`` False (or degenerate) fail."""
+    ok = (ok & np.isfinite(estimate) & np.isfinite(se) & np.isfinite(df) & (se > 0)
+          & (df >= 1) & (0 < alpha < 1))
+    est, se, df = (np.where(ok, v, np.nan) for v in (estimate, se, df))
+    half = special.stdtrit(df, 1.0 - alpha / 2.0) * se
+    p = np.minimum(2.0 * special.stdtr(df, -np.abs(est / se)), 1.0)
+    return EstimateArrays(est, se, df, est - half, est + half, p, ok)
+
+
+@dataclass(frozen=True)
+class Analysed:
+    """Team summaries of R trials' analysed patients (follow-up observed, and baseline
+    finite if ``with_baseline``), teams in trial order, empty teams dropped. Per team:
+    trial, arm, stratum level (code's rank in its trial), slot in its trial, n_j, ȳ_j, b̄_j.
+    Per trial: teams, strata, patients, (Wbb, Wby, Wyy), all follow-ups finite."""
+
+    trial: np.ndarray
+    arm: np.ndarray
+    level: np.ndarray
+    slot: np.ndarray
+    n_j: np.ndarray
+    ybar: np.ndarray
+    bbar: np.ndarray
+    n_teams: np.ndarray
+    n_levels: np.ndarray
+    n_obs: np.ndarray
+    within: np.ndarray
+    finite: np.ndarray
+
+
+def segment_sums(values: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Sums over consecutive runs of ``lengths`` elements of float ``values`` (0 if empty)."""
+    if values.size == 0:
+        return np.zeros(lengths.size)
+    starts = np.minimum(np.cumsum(lengths) - lengths, values.size - 1)
+    return np.where(lengths > 0, np.add.reduceat(values, starts), 0.0)
+
+
+def _stratum_levels(trial: np.ndarray, codes: np.ndarray, R: int):
+    """(rank of each team's code among its trial's distinct codes, codes per trial)."""
+    order = np.lexsort((codes, trial))
+    t, c = trial[order], codes[order]
+    first, new = np.ones(t.size, bool), np.ones(t.size, bool)
+    first[1:] = t[1:] != t[:-1]
+    new[1:] = first[1:] | (c[1:] != c[:-1])
+    level_id = np.cumsum(new) - 1
+    base = np.zeros(R, np.intp)
+    base[t[first]] = level_id[first]
+    level = np.empty(t.size, np.intp)
+    level[order] = level_id - base[t]
+    return level, np.bincount(t[new], minlength=R)
+
+
+def _concat(trials: Sequence[ObservedTrial], name: str, dtype=None) -> np.ndarray:
+    return np.concatenate([np.asarray(getattr(t, name), dtype) for t in trials])
+
+
+def analyse_teams(trials: Sequence[ObservedTrial], with_baseline: bool) -> Analysed:
+    """One pass of segment sums over every patient of every trial (global team index)."""
+    R = len(trials)
+    sizes = np.array([t.team.size for t in trials], np.intp)
+    widths = np.array([t.arm.size for t in trials], np.intp)
+    y, base = _concat(trials, "followup", float), _concat(trials, "baseline", float)
+    team = _concat(trials, "team", np.intp) + np.repeat(np.cumsum(widths) - widths, sizes)
+    keep = ~np.isnan(y) & (np.isfinite(base) if with_baseline else True)
+    if not keep.all():
+        y, base, team = y[keep], base[keep], team[keep]
+        sizes = segment_sums(keep.astype(float), sizes).astype(np.intp)
+    counts = np.bincount(team, minlength=widths.sum())
+    present = counts > 0
+    group = (np.cumsum(present) - 1)[team]
+    n_j = counts[present].astype(float)
+    ybar = np.bincount(group, y, n_j.size) / n_j
+    bbar = np.bincount(group, base, n_j.size) / n_j
+    bc, yc = base - bbar[group], y - ybar[group]
+    within = np.column_stack([segment_sums(v, sizes) for v in (bc * bc, bc * yc, yc * yc)])
+    trial = np.repeat(np.arange(R), widths)[present]
+    n_teams = np.bincount(trial, minlength=R)
+    level, n_levels = _stratum_levels(trial, _concat(trials, "strata")[present], R)
+    return Analysed(trial, _concat(trials, "arm")[present], level,
+                    np.arange(n_j.size) - (np.cumsum(n_teams) - n_teams)[trial], n_j, ybar,
+                    bbar, n_teams, n_levels, sizes, within,
+                    segment_sums((~np.isfinite(y)).astype(float), sizes) == 0)
+
+
+def _sweep(H: np.ndarray):
+    """(H⁻¹, log|H|, positive definite, zero pivot) for a stack of symmetric matrices:
+    sweep every pivot in turn (Gauss-Jordan, no pivoting; Goodnight 1979), on a (p, p, N)
+    copy so that each operation runs over contiguous stacks."""
+    A = np.moveaxis(H, (-2, -1), (0, 1)).copy()
+    logdet = np.zeros(H.shape[:-2])
+    pd, zero = np.ones(H.shape[:-2], bool), np.zeros(H.shape[:-2], bool)
+    for k in range(H.shape[-1]):
+        d = A[k, k].copy()
+        pd &= d > 0
+        zero |= d == 0
+        logdet += np.log(np.abs(d))
+        row, col = A[k] / d, A[:, k].copy()
+        A -= col[:, None] * row[None, :]
+        A[k], A[:, k] = row, -col / d
+        A[k, k] = 1.0 / d
+    return np.moveaxis(A, (0, 1), (-2, -1)), logdet, pd, zero
+
+
+@dataclass(frozen=True)
+class Stats:
+    """``mixed.GroupStats`` of R trials with p columns, teams padded to G."""
+
+    n_j: np.ndarray    # (R, G), 0 for padding
+    xbar: np.ndarray   # (R, G, p)
+    ybar: np.ndarray   # (R, G)
+    wxx: np.ndarray    # (R, p, p)
+    wxy: np.ndarray    # (R, p)
+    wyy: np.ndarray    # (R,)
+    n_obs: np.ndarray  # (R,)
+    xx: np.ndarray     # (R, G, p²): x̄_j x̄_j' flattened
+
+    def take(self, rows: np.ndarray) -> "Stats":
+        return Stats(*(getattr(self, f.name)[rows] for f in fields(self)))
+
+    @cached_property
+    def dof(self) -> np.ndarray:
+        return (self.n_obs - self.xbar.shape[2]).astype(float)
+
+
+def _select(a: Analysed, rows: np.ndarray, n_dummies: int):
+    """(mask of the teams of trials ``rows``, their trial's position in ``rows``, their
+    ``n_dummies`` stratum dummy columns)."""
+    rank = np.full(a.n_teams.size, -1)
+    rank[rows] = np.arange(rows.size)
+    tm = rank[a.trial] >= 0
+    return tm, rank[a.trial[tm]], [(a.level[tm] == lv).astype(float)
+                                   for lv in range(1, n_dummies + 1)]
+
+
+def batch_stats(a: Analysed, rows: np.ndarray, n_dummies: int) -> Stats:
+    """Stats of trials ``rows`` for X = [1, arm, baseline, stratum dummies]; only the
+    baseline has within-team deviations (the others' are exactly 0, as in ``mixed.py``)."""
+    tm, rt, dummies = _select(a, rows, n_dummies)
+    at, shape, p = (rt, a.slot[tm]), (rows.size, a.n_teams[rows].max()), 3 + n_dummies
+    columns = [np.ones(rt.size), a.arm[tm], a.bbar[tm]] + dummies
+    n_j, xbar, ybar = np.zeros(shape), np.zeros(shape + (p,)), np.zeros(shape)
+    n_j[at], xbar[at], ybar[at] = a.n_j[tm], np.column_stack(columns), a.ybar[tm]
+    wxx, wxy = np.zeros((rows.size, p, p)), np.zeros((rows.size, p))
+    wxx[:, 2, 2], wxy[:, 2] = a.within[rows, 0], a.within[rows, 1]
+    xx = (xbar[..., :, None] * xbar[..., None, :]).reshape(shape + (p * p,))
+    return Stats(n_j, xbar, ybar, wxx, wxy, a.within[rows, 2], a.n_obs[rows], xx)
+
+
+def _sum_log_v(s: Stats, gammas: np.ndarray) -> np.ndarray:
+    """Σ_j log(1 + n_j γ) (R, K) for shared ``gammas``: one log1p per distinct team size."""
+    sizes, index = np.unique(s.n_j, return_inverse=True)
+    R, U = s.n_j.shape[0], sizes.size
+    counts = np.bincount((np.arange(R)[:, None] * U + index.reshape(R, -1)).ravel(),
+                         minlength=R * U).reshape(R, U)
+    return counts @ np.log1p(np.multiply.outer(sizes, gammas))
+
+
+def _gls(s: Stats, gam: np.ndarray) -> dict[str, np.ndarray]:
+    """w, H⁻¹, log|H|, β̂, r̄, w r̄, x̄_j'H⁻¹x̄_j and RSS at γ = gam (R, K), all at once."""
+    R, K, p = gam.shape[0], gam.shape[1], s.xbar.shape[2]
+    w = s.n_j[:, None, :] / (1.0 + gam[:, :, None] * s.n_j[:, None, :])
+    Hinv, logdet, pd, zero = _sweep(s.wxx[:, None] + (w @ s.xx).reshape(R, K, p, p))
+    h = s.wxy[:, None] + w @ (s.xbar * s.ybar[..., None])
+    beta = np.einsum("rkab,rkb->rka", Hinv, h)
+    rbar = s.ybar[:, None, :] - beta @ s.xbar.transpose(0, 2, 1)
+    wr = w * rbar
+    within = (s.wyy[:, None] - 2.0 * (beta * s.wxy[:, None]).sum(-1)
+              + ((beta @ s.wxx) * beta).sum(-1))
+    return dict(w=w, Hinv=Hinv, logdet=logdet, pd=pd, zero=zero, beta=beta, rbar=rbar, wr=wr,
+                lev=Hinv.reshape(R, K, p * p) @ s.xx.transpose(0, 2, 1),
+                rss=within + np.einsum("rkg,rkg->rk", wr, rbar))
+
+
+def _evaluate(s: Stats, gam: np.ndarray, log_v: np.ndarray | None = None) -> dict:
+    """``mixed._evaluate`` for every trial: adds f ("crit") and f' ("slope"), nan where H
+    is not positive definite or RSS ≤ 0. ``log_v``: Σ_j log(1 + n_j γ), if known."""
+    t = _gls(s, gam)
+    w, wr, dof = t["w"], t["wr"], s.dof[:, None]
+    if log_v is None:
+        log_v = np.log1p(gam[:, :, None] * s.n_j[:, None, :]).sum(-1)
+    rss = t["rss"] = np.where(t["pd"] & (t["rss"] > 0), t["rss"], np.nan)
+    t["crit"] = dof * (1.0 + np.log(2.0 * np.pi * rss / dof)) + log_v + t["logdet"]
+    t["slope"] = (-dof * np.einsum("rkg,rkg->rk", wr, wr) / rss + w.sum(-1)
+                  - np.einsum("rkg,rkg->rk", w * w, t["lev"]))
+    return t
+
+
+def _newton_terms(s: Stats, x: np.ndarray):
+    """(f', f'', zero pivot) at γ = x (R,): ``mixed.reml_newton_terms`` for every trial,
+    with Σ_jk w_j² w_k² L_jk² = tr((H⁻¹A)²), A = Σ_j w_j² x̄_j x̄_j'."""
+    R, p = x.size, s.xbar.shape[2]
+    t = {k: v[:, 0] for k, v in _gls(s, x[:, None]).items()}
+    w, wr, Hinv, rss, lev = t["w"], t["wr"], t["Hinv"], t["rss"], t["lev"]
+    w2 = w * w
+    c = np.einsum("rg,rgp->rp", w * wr, s.xbar)
+    d_rss = -(wr * wr).sum(-1)
+    dd_rss = 2.0 * (wr * wr * w).sum(-1) - 2.0 * np.einsum("ra,rab,rb->r", c, Hinv, c)
+    M = Hinv @ np.einsum("rg,rgq->rq", w2, s.xx).reshape(R, p, p)
+    slope = s.dof * d_rss / rss + w.sum(-1) - (w2 * lev).sum(-1)
+    curv = (s.dof * (dd_rss / rss - (d_rss / rss) ** 2) - w2.sum(-1)
+            + 2.0 * (w2 * w * lev).sum(-1) - np.einsum("rab,rba->r", M, M))
+    return slope, curv, t["zero"]
+
+
+def _newton(s: Stats, lo: np.ndarray, hi: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``mixed._newton`` for every trial, each to its own stop (nan if none); only the
+    trials still iterating are evaluated."""
+    lo, hi, x = lo.copy(), hi.copy(), x.copy()
+    root, live = np.full(x.size, np.nan), np.arange(x.size)
+    for _ in range(_NEWTON_MAX):
+        if live.size == 0:
+            break
+        slope, curv, zero = _newton_terms(s.take(live), x[live])
+        xi, neg = x[live], slope < 0.0
+        lo[live] = np.where(neg, xi, lo[live])
+        hi[live] = np.where(neg, hi[live], xi)
+        mid = 0.5 * (lo[live] + hi[live])
+        new = np.where(curv > 0.0, xi - slope / curv, mid)
+        new = np.where((lo[live] <= new) & (new <= hi[live]), new, mid)
+        stop = np.abs(new - xi) <= _NEWTON_XTOL * np.maximum(xi, _GAMMA_GRID[1])
+        good = np.isfinite(slope) & ~zero
+        root[live[stop & good]] = new[stop & good]
+        x[live] = new
+        live = live[good & ~stop]
+    return root
+
+
+def _hermite_start(a, b, fa, fb, da, db):
+    """``mixed._hermite_start`` elementwise."""
+    h = b - a
+    beta = (3.0 * (da + db) - 6.0 * (fb - fa) / h) / h ** 2
+    alpha = (db - da) / h - beta * h
+    disc = alpha * alpha - 4.0 * beta * da
+    q = -0.5 * (alpha + np.copysign(np.sqrt(np.maximum(disc, 0.0)), alpha))
+    r1, r2 = q / beta, np.where(q != 0.0, da / np.where(q != 0.0, q, 1.0), -1.0)
+    in1, in2 = (0.0 <= r1) & (r1 <= h), (0.0 <= r2) & (r2 <= h)
+    root = np.where(in1 & in2, np.minimum(r1, r2), np.where(in1, r1, r2))
+    quadratic = (beta != 0.0) & (disc >= 0.0) & (in1 | in2)
+    return np.where(quadratic, a + root, a - da * h / (db - da))
+
+
+def gamma_candidates(s: Stats):
+    """(γ̂, best grid γ, its criterion, ok) per trial: ``mixed.gamma_candidates``."""
+    R, last = s.n_j.shape[0], _GAMMA_GRID.size - 1
+    t = _evaluate(s, np.broadcast_to(_GAMMA_GRID, (R, last + 1)), _sum_log_v(s, _GAMMA_GRID))
+    crit, slope, r = t["crit"], t["slope"], np.arange(R)
+    vif = ((np.diagonal(s.wxx, 0, 1, 2) + np.einsum("rg,rgp->rp", s.n_j, s.xbar ** 2))
+           * np.diagonal(t["Hinv"][:, 0], 0, 1, 2))
+    low = np.where(np.isnan(crit), np.inf, crit).min(1)
+    high = np.where(np.isnan(crit), -np.inf, crit).max(1)
+    k = np.argmin(np.where(np.isnan(crit), np.inf, crit), 1)
+    ok = (np.isfinite(crit).any(1) & ~t["zero"].any(1) & (vif.max(1) < _MAX_VIF)
+          & (vif.min(1) > 0.0) & ~(high - low <= _FLAT * (1.0 + np.abs(low))) & (k != last))
+    boundary = ok & (k == 0) & (slope[:, 0] >= 0.0)
+    i = np.where(slope[r, k] < 0.0, k, k - 1)  # the cell [i, i + 1] where the slope turns +
+    ok &= boundary | (i >= 0)
+    i = np.clip(i, 0, last - 1)
+    g0, g1, d0, d1 = _GAMMA_GRID[i], _GAMMA_GRID[i + 1], slope[r, i], slope[r, i + 1]
+    start = np.where((d0 < 0.0) & (0.0 < d1),
+                     _hermite_start(g0, g1, crit[r, i], crit[r, i + 1], d0, d1), _GAMMA_GRID[k])
+    todo = np.flatnonzero(ok & ~boundary)
+    gamma = np.where(boundary, 0.0, np.nan)
+    gamma[todo] = _newton(s.take(todo), g0[todo], g1[todo], start[todo])
+    return gamma, _GAMMA_GRID[k], crit[r, k], ok & np.isfinite(gamma)
+
+
+def fit_arm(s: Stats):
+    """(β̂_arm, its model-based variance, converged) per trial: ``mixed.fit_from_stats``."""
+    gamma, grid_gamma, grid_crit, ok = gamma_candidates(s)
+    t = _evaluate(s, np.stack([np.where(ok, gamma, 0.0), grid_gamma], 1))
+    r = np.arange(ok.size)
+    pick = np.where(t["crit"][:, 0] <= grid_crit, 0, 1)
+    crit, rss, beta = t["crit"][r, pick], t["rss"][r, pick], t["beta"][r, pick]
+    grand = (s.ybar * s.n_j).sum(1, keepdims=True) / s.n_obs[:, None]
+    total_ss = s.wyy + (s.n_j * (s.ybar - grand) ** 2).sum(1)
+    ok &= (~t["zero"][:, 0] & np.isfinite(crit) & np.isfinite(beta).all(1)
+           & (rss > _EXACT_FIT * total_ss))
+    var = rss / s.dof * t["Hinv"][r, pick, 1, 1]
+    return np.where(ok, beta[:, 1], np.nan), np.where(ok, var, np.nan), ok
+
+
+def _blocks(mask: np.ndarray, labels: np.ndarray):
+    """(label, rows) for each label among ``mask``, rows in blocks of at most ``_BLOCK``."""
+    for label in np.unique(labels[mask]):
+        rows = np.flatnonzero(mask & (labels == label))
+        for start in range(0, rows.size, _BLOCK):
+            yield int(label), rows[start:start + _BLOCK]
+
+
+def mixed_ancova_batch(trials: Sequence[ObservedTrial], *, alpha: float = 0.05,
+                       adjust_for_strata: bool = True) -> EstimateArrays:
+    """``[mixed.mixed_ancova(t, ...) for t in trials]`` as arrays (``.records()`` for the
+    list of ``Estimate``), computed as one batch."""
+    R = len(trials)
+    if R == 0:
+        return t_estimates(*np.zeros((3, 0)), alpha, np.zeros(0, bool))
+    with np.errstate(all="ignore"):
+        a = analyse_teams(trials, with_baseline=True)
+        n_dummies = np.maximum(a.n_levels - 1, 0) if adjust_for_strata else np.zeros(R, np.intp)
+        df = a.n_teams - (n_dummies + 2)  # analysed teams − team-level columns
+        arms = np.bincount(a.trial, a.arm == 1, R) * np.bincount(a.trial, a.arm == 0, R)
+        usable = (arms > 0) & (df >= 1) & (a.n_obs > n_dummies + 3) & (a.n_teams >= 2) & a.finite
+        est, var, ok = np.full(R, np.nan), np.full(R, np.nan), np.zeros(R, bool)
+        for q, rows in _blocks(usable, n_dummies):
+            est[rows], var[rows], ok[rows] = fit_arm(batch_stats(a, rows, q))
+        return t_estimates(est, np.sqrt(var), df.astype(float), alpha, ok)
+
+
+def _residual_means(a: Analysed, rows: np.ndarray, n_dummies: int):
+    """(team mask, team means of stage-1 residuals) of trials ``rows``: OLS of y on
+    [1, baseline, dummies] from cross-products centred at trial means; a constant baseline
+    gets coefficient 0 (the same residuals as ``lstsq`` on the rank-deficient X)."""
+    tm, rt, dummies = _select(a, rows, n_dummies)
+    R, n_j, n = rows.size, a.n_j[tm], a.n_obs[rows].astype(float)
+    Z = np.column_stack([a.bbar[tm]] + dummies)
+    zc = Z - np.stack([np.bincount(rt, n_j * z, R) for z in Z.T], 1)[rt] / n[rt, None]
+    yc = a.ybar[tm] - (np.bincount(rt, n_j * a.ybar[tm], R) / n)[rt]
+    S, Sy = np.zeros((R,) + Z.shape[1:] * 2), np.zeros((R, Z.shape[1]))
+    np.add.at(S, rt, n_j[:, None, None] * zc[:, :, None] * zc[:, None, :])
+    np.add.at(Sy, rt, n_j[:, None] * zc * yc[:, None])
+    S[:, 0, 0] += a.within[rows, 0]
+    Sy[:, 0] += a.within[rows, 1]
+    const = S[:, 0, 0] <= _CONSTANT * (a.within[rows, 0] + np.bincount(rt, n_j * Z[:, 0] ** 2, R))
+    S[const, 0, :], S[const, :, 0], Sy[const, 0] = 0.0, 0.0, 0.0
+    S[const, 0, 0] = 1.0
+    coef = np.einsum("rab,rb->ra", _sweep(S)[0], Sy)
+    return tm, yc - (zc * coef[rt]).sum(1)
+
+
+def _two_sample(a: Analysed, values: np.ndarray, df_lost: np.ndarray,
+                alpha: float) -> EstimateArrays:
+    """``cluster.two_sample_t`` on team ``values`` by arm, for every trial."""
+    R, is1, is0 = a.n_teams.size, a.arm == 1, a.arm == 0
+    n1, n0 = np.bincount(a.trial, is1, R), np.bincount(a.trial, is0, R)
+    m1 = np.bincount(a.trial, np.where(is1, values, 0.0), R) / n1
+    m0 = np.bincount(a.trial, np.where(is0, values, 0.0), R) / n0
+    dev = np.where(is1, values - m1[a.trial], np.where(is0, values - m0[a.trial], 0.0))
+    sd = np.sqrt(np.bincount(a.trial, dev * dev, R) / (n1 + n0 - 2))
+    scale = np.zeros(R)
+    np.maximum.at(scale, a.trial, np.where(is1 | is0, np.abs(values), 0.0))
+    df = n1 + n0 - 2 - df_lost
+    ok = (n1 >= 1) & (n0 >= 1) & (df >= 1) & (sd > _ZERO_SD * (1.0 + scale))
+    return t_estimates(m1 - m0, sd * np.sqrt(1.0 / n1 + 1.0 / n0), df, alpha, ok)
+
+
+def cluster_summary_batch(trials: Sequence[ObservedTrial], *, alpha: float = 0.05,
+                          adjusted: bool = True, adjust_for_strata: bool = True
+                          ) -> EstimateArrays:
+    """``[cluster.cluster_summary(t, ...) for t in trials]`` as arrays (``.records()`` for
+    the list of ``Estimate``), computed as one batch."""
+    R = len(trials)
+    if R == 0:
+        return t_estimates(*np.zeros((3, 0)), alpha, np.zeros(0, bool))
+    strata = adjusted and adjust_for_strata
+    with np.errstate(all="ignore"):
+        a = analyse_teams(trials, with_baseline=adjusted)
+        n_dummies = np.maximum(a.n_levels - 1, 0) if strata else np.zeros(R, np.intp)
+        values = a.ybar if not adjusted else np.full(a.n_j.size, np.nan)
+        for q, rows in _blocks((a.n_teams > 0) & adjusted, n_dummies):
+            tm, means = _residual_means(a, rows, q)
+            values[tm] = means
+        return _two_sample(a, values, n_dummies, alpha)

@@ -1,0 +1,184 @@
+"""Batched estimators give the per-trial estimators' answers, trial by trial.
+
+Agreement is to 1e-9 relative: estimates and CI limits relative to max(|estimate|, SE)
+(an estimate that is 0 up to rounding has no relative accuracy), SE and p-value relative,
+df and the converged flag exactly. One deliberate exception: where the mixed model's X is
+rank deficient (constant baseline, arm aliased with strata), ``mixed_ancova``'s answer
+depends on rounding (it may report a huge-SE "converged" fit); the batch always fails.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from simulator.analysis.batched import cluster_summary_batch, mixed_ancova_batch
+from simulator.analysis.cluster import cluster_summary
+from simulator.analysis.mixed import ancova_design, fit_random_intercept, mixed_ancova
+from simulator.analysis.records import Estimate, ObservedTrial
+
+RTOL = 1e-9
+FIELDS = ("estimate", "se", "df", "ci_low", "ci_high", "p_value")
+
+
+def random_trial(seed: int, *, kind: str | None = None) -> ObservedTrial:
+    """One seeded trial: 4-40 teams, sizes with CV 0-1 and forced singletons, ICC 0-0.5,
+    MCAR dropout, strata with non-contiguous codes; ``kind`` adds a failure or edge case."""
+    rng = np.random.default_rng(seed)
+    kinds = ["plain"] * 6 + ["one arm", "arm lost", "empty teams", "baseline missing",
+                             "strata heavy", "exact fit", "tiny"]
+    kind = kind or kinds[rng.integers(len(kinds))]
+    teams = int(rng.integers(4, 7 if kind in ("tiny", "strata heavy") else 41))
+    cv, mean = rng.choice([0.0, 0.3, 0.6, 1.0]), rng.choice([2.0, 5.0, 10.0, 20.0])
+    sizes = (np.full(teams, int(mean)) if cv == 0 else
+             np.maximum(1, np.round(rng.gamma(1 / cv**2, mean * cv**2, teams))).astype(int))
+    sizes[:rng.integers(0, 3)] = 1
+    team = np.repeat(np.arange(teams), sizes)
+    arm = rng.permutation(np.arange(teams) % 2)
+    if kind == "one arm":
+        arm[:] = rng.integers(0, 2)
+    n_strata = 3 if kind == "strata heavy" else int(rng.choice([1, 1, 2, 3, 4]))
+    strata = rng.integers(0, n_strata, teams) * 7 + 3
+    icc = rng.choice([0.0, 0.05, 0.2, 0.5])
+    baseline = rng.normal(40.0, 10.0, team.size)
+    u = rng.normal(0.0, 10.0 * np.sqrt(icc), teams)
+    noise = 0.0 if kind == "exact fit" else rng.normal(0.0, 10.0 * np.sqrt(1 - icc), team.size)
+    followup = 20.0 + 2.0 * arm[team] + 0.5 * baseline + u[team] * (kind != "exact fit") + noise
+    followup[rng.random(team.size) < rng.choice([0.0, 0.2, 0.5])] = np.nan
+    if kind == "empty teams":
+        followup[np.isin(team, rng.choice(teams, teams // 3, replace=False))] = np.nan
+    if kind == "baseline missing":
+        baseline[rng.random(team.size) < 0.2] = np.nan
+    if kind == "arm lost":
+        followup[arm[team] == 1] = np.nan
+    return ObservedTrial(team=team, arm=arm, baseline=baseline, followup=followup,
+                         strata=strata, participation=arm * rng.random(teams))
+
+
+@lru_cache(maxsize=None)
+def trials(n: int = 240) -> tuple[ObservedTrial, ...]:
+    return tuple(random_trial(seed) for seed in range(n))
+
+
+def assert_same(got: list[Estimate], ref: list[Estimate]) -> None:
+    """Trial by trial: converged and df exactly, the rest to RTOL (module docstring)."""
+    g = np.array([[getattr(e, f) for f in FIELDS] for e in got]).reshape(-1, len(FIELDS))
+    r = np.array([[getattr(e, f) for f in FIELDS] for e in ref]).reshape(-1, len(FIELDS))
+    conv = np.array([e.converged for e in ref], bool)
+    np.testing.assert_array_equal([e.converged for e in got], conv)
+    assert np.isnan(g[~conv]).all()
+    g, r = g[conv], r[conv]
+    np.testing.assert_array_equal(g[:, 2], r[:, 2])
+    scale = np.maximum(np.abs(r[:, 0]), r[:, 1])[:, None]
+    assert (np.abs(g - r)[:, [0, 3, 4]] <= RTOL * scale).all()
+    np.testing.assert_allclose(g[:, [1, 5]], r[:, [1, 5]], rtol=RTOL, atol=0)
+
+
+def batch_mixed(batch, **options) -> list[Estimate]:
+    return mixed_ancova_batch(list(batch), **options).records()
+
+
+def batch_cluster(batch, **options) -> list[Estimate]:
+    return cluster_summary_batch(list(batch), **options).records()
+
+
+def rank_deficient(trial: ObservedTrial, strata: bool = True) -> bool:
+    X = ancova_design(trial, strata)[1]
+    return X.shape[0] > 0 and np.linalg.matrix_rank(X) < X.shape[1]
+
+
+def reference_mixed(trial: ObservedTrial, **options) -> Estimate:
+    """``mixed_ancova``, or a failure where X is rank deficient (module docstring). An
+    exact fit can raise ZeroDivisionError inside ``mixed.reml_newton_terms`` (RSS = 0.0 in
+    float division, e.g. ``random_trial(22228)``): the contract there is a failed fit."""
+    if rank_deficient(trial, options.get("adjust_for_strata", True)):
+        return Estimate.failed()
+    try:
+        return mixed_ancova(trial, **options)
+    except ZeroDivisionError:
+        return Estimate.failed()
+
+
+@pytest.mark.parametrize("strata", [True, False])
+def test_mixed_ancova_batch_equals_per_trial(strata):
+    ref = [reference_mixed(t, adjust_for_strata=strata) for t in trials()]
+    assert_same(batch_mixed(trials(), adjust_for_strata=strata), ref)
+    conv = np.array([e.converged for e in ref])
+    assert 100 < conv.sum() < conv.size  # successes and failures both exercised
+
+
+@pytest.mark.parametrize("adjusted, strata", [(True, True), (True, False), (False, True)])
+def test_cluster_summary_batch_equals_per_trial(adjusted, strata):
+    options = dict(adjusted=adjusted, adjust_for_strata=strata)
+    assert_same(batch_cluster(trials(), **options),
+                [cluster_summary(t, **options) for t in trials()])
+
+
+def test_alpha_is_passed_through():
+    batch = trials()[:40]
+    assert_same(batch_mixed(batch, alpha=0.1), [reference_mixed(t, alpha=0.1) for t in batch])
+    assert_same(batch_cluster(batch, alpha=0.2), [cluster_summary(t, alpha=0.2) for t in batch])
+
+
+def test_boundary_and_interior_optima_both_covered():
+    """The random set holds REML optima at γ = 0 (OLS) and inside the grid."""
+    gammas = [fit_random_intercept(*ancova_design(t, True)[:3]).gamma for t in trials()[:80]
+              if mixed_ancova(t).converged]
+    assert 0.0 in gammas and any(g > 0 for g in gammas)
+
+
+def test_rank_deficient_designs_fail_in_the_batch():
+    """Constant baseline, or arm aliased with the strata: X'X singular, a failed fit
+    (module docstring); the cluster summary still agrees (its stage 1 drops the baseline)."""
+    base = [random_trial(seed, kind="plain") for seed in range(12)]
+    constant = [ObservedTrial(t.team, t.arm, np.full(t.team.size, 37.3), t.followup,
+                              t.strata, t.participation) for t in base]
+    aliased = [ObservedTrial(t.team, t.arm, t.baseline, t.followup, t.arm * 5 + 1,
+                             t.participation) for t in base]
+    assert all(rank_deficient(t) for t in constant + aliased)
+    assert not any(e.converged for e in batch_mixed(constant + aliased))
+    assert_same(batch_cluster(constant), [cluster_summary(t) for t in constant])
+
+
+def test_edge_inputs():
+    """No trials; a trial with no follow-up at all; an infinite follow-up score."""
+    t = random_trial(3, kind="plain")
+    nobody = ObservedTrial(t.team, t.arm, t.baseline, np.full(t.team.size, np.nan), t.strata,
+                           t.participation)
+    inf_y = ObservedTrial(t.team, t.arm, t.baseline, np.where(t.team == 0, np.inf, t.followup),
+                          t.strata, t.participation)
+    assert batch_mixed([]) == [] and batch_cluster([]) == []
+    assert_same(batch_mixed([nobody, t, inf_y]), [reference_mixed(x) for x in (nobody, t, inf_y)])
+    assert_same(batch_cluster([nobody, t]), [cluster_summary(x) for x in (nobody, t)])
+
+
+def test_arrays_hold_the_records():
+    arrays = mixed_ancova_batch(list(trials()[:30]))
+    assert arrays.converged.dtype == bool and arrays.estimate.shape == (30,)
+    records = arrays.records()
+    assert all(isinstance(e.converged, bool) and isinstance(e.se, float) for e in records)
+    np.testing.assert_array_equal([e.p_value for e in records], arrays.p_value)
+
+
+POOL = 40
+
+
+@settings(max_examples=25, deadline=None)
+@given(order=st.lists(st.integers(0, POOL - 1), min_size=1, max_size=15))
+def test_batching_order_does_not_matter(order):
+    """Any selection and order of trials (repeats allowed): the answers follow the trials."""
+    pool = trials()[:POOL]
+    whole_m, whole_c = batch_mixed(pool), batch_cluster(pool)
+    picked = [pool[i] for i in order]
+    assert_same(batch_mixed(picked), [whole_m[i] for i in order])
+    assert_same(batch_cluster(picked), [whole_c[i] for i in order])
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_batch_of_one_equals_single_call(seed):
+    trial = random_trial(seed)
+    assert_same(batch_mixed([trial]), [reference_mixed(trial)])
+    assert_same(batch_cluster([trial]), [cluster_summary(trial)])
