@@ -48,10 +48,10 @@ def write_run_json(out_dir: Path, scenario: Scenario, result, settings) -> Path:
 
 
 def summary_table(summary: list[dict], swept_keys: list[str]) -> str:
-    """A short fixed-width table for the terminal (the estimator's own estimand rows only)."""
+    """A short fixed-width table for the terminal (each estimator against its own estimand)."""
     cols = [*swept_keys, "estimator", "estimand", "true_value", "bias", "empse", "modse",
             "coverage", "rejection", "rejection_mcse", "n_failed"]
-    cells = [[_short(row.get(c)) for c in cols] for row in summary if row["estimand"] == "itt"]
+    cells = [[_short(row.get(c)) for c in cols] for row in summary if row.get("is_target", 1)]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(cols)]
     lines = ["  ".join(c.rjust(w) for c, w in zip(cols, widths))]
     lines += ["  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in cells]

@@ -38,7 +38,10 @@ def _axes(ax, n: int = 1, *, ncols: int | None = None, size=(7.5, 4.5), sharey: 
     return axes[0].figure, axes[:n]
 
 
-def _rows(summary, estimand="itt"):
+def _rows(summary, estimand=None):
+    """Each estimator's rows for its own estimand (``is_target``), or for the estimand given."""
+    if estimand is None:
+        return [r for r in summary if r.get("is_target", r["estimand"] == "itt")]
     return [r for r in summary if r["estimand"] == estimand]
 
 
@@ -163,8 +166,8 @@ def _point_labels(rows, swept_keys):
 
 
 def plot_bias_coverage(summary: Sequence[dict], swept_keys: Sequence[str], *, title: str = "",
-                       alpha: float = 0.05, unit: str = "outcome points", estimand: str = "itt",
-                       axes=None):
+                       alpha: float = 0.05, unit: str = "outcome points",
+                       estimand: str | None = None, axes=None):
     """Two panels per design point and estimator: bias ± 1.96 MCSE, and CI coverage ± 1.96 MCSE
     with the nominal 1 - α line."""
     rows = _rows(summary, estimand)
@@ -186,7 +189,8 @@ def plot_bias_coverage(summary: Sequence[dict], swept_keys: Sequence[str], *, ti
     right.axhline(1.0 - alpha, color="grey", ls="--", lw=1, label=f"nominal {1 - alpha:.0%}")
     _decorate_points(left, positions, labels, xlabel, f"bias ({unit})")
     _decorate_points(right, positions, labels, xlabel, "coverage of the CI (share of replicates)")
-    _title(fig, title or f"Bias and coverage, {estimand} estimand (±1.96 Monte Carlo SE)")
+    which = f"{estimand} estimand" if estimand else "each estimator's own estimand"
+    _title(fig, title or f"Bias and coverage, {which} (±1.96 Monte Carlo SE)")
     _legend_outside(fig, [left, right])
     return fig
 

@@ -81,7 +81,8 @@ def draw_plots(out_dir: Path, scenario: Scenario, summary: list[dict], swept_key
               "per design point; closed form dashed"), out[0])
     save_figure(plot_bias_coverage(
         summary, swept_keys, alpha=alpha, unit=f"{scenario.outcome.name} points",
-        title=f"{name}: bias and CI coverage for the ITT effect (±1.96 MCSE)"), out[1])
+        title=f"{name}: bias and CI coverage against each estimator's estimand "
+              "(ITT; efficacy for cace_iv and implementation_split), ±1.96 MCSE"), out[1])
     if timeline:
         save_figure(_timeline_figure(scenario), out[2])
     balance = balance_by_design_point(Path(out_dir) / "replicates.csv", scenario)

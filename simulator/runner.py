@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from .analysis.registry import ESTIMATORS, analysis_plan
 from .engine import replicate_columns, run_unit, work_units
 from .scenario import Scenario
 from .scenario_file import design_points
@@ -93,6 +94,8 @@ def run_scenario(scenario: Scenario, settings: RunSettings) -> RunResult:
     store.concatenate(units, header, Path(settings.out_dir) / "replicates.csv")
     alpha_of = {p.index: p.scenario.analysis.alpha for p in points}
     estimators = list(dict.fromkeys(n for p in points for n in p.scenario.analysis.estimators))
-    summary = summarise(data, points, estimators, alpha_of)
+    targets = {p.label: ESTIMATORS[p.estimator].target
+               for point in points for p in analysis_plan(point.scenario.analysis)}
+    summary = summarise(data, points, estimators, alpha_of, targets)
     return RunResult(summary, list(points[0].swept), data, time.perf_counter() - start,
                      total, len(points) * scenario.replicates)

@@ -38,12 +38,16 @@ def columns_from_rows(header: Sequence[str], rows: Sequence[Sequence[str]]) -> d
 
 
 def summary_columns(swept_keys: Sequence[str]) -> list[str]:
-    return [*swept_keys, "estimator", "estimand", *COLUMNS, *MEANS]
+    return [*swept_keys, "estimator", "estimand", *COLUMNS, *MEANS, "is_target"]
 
 
 def summarise(data: Mapping[str, np.ndarray], points, estimators: Sequence[str],
-              alpha_of: Mapping[int, float]) -> list[dict]:
-    """Performance rows for every design point × estimator × estimand, in a fixed order."""
+              alpha_of: Mapping[int, float], targets: Mapping[str, str] | None = None) -> list[dict]:
+    """Performance rows for every design point × estimator × estimand, in a fixed order.
+
+    ``targets`` names each estimator's own estimand (``itt`` unless given); ``is_target`` marks
+    that row (CACE targets efficacy)."""
+    targets = targets or {}
     rows = []
     swept_keys = list(points[0].swept) if points else []
     for point in points:
@@ -62,7 +66,8 @@ def summarise(data: Mapping[str, np.ndarray], points, estimators: Sequence[str],
                                    alpha=alpha_of[point.index])
                 labels = {**{k: point.swept[k] for k in swept_keys}, "estimator": name,
                           "estimand": estimand}
-                rows.append({**performance_row(perf, labels), **extras})
+                rows.append({**performance_row(perf, labels), **extras,
+                             "is_target": int(estimand == targets.get(name, "itt"))})
     return rows
 
 

@@ -67,7 +67,7 @@ ESTIMATORS: dict[str, EstimatorSpec] = {
     "permutation": EstimatorSpec(
         lambda t, o, rng: permutation_test(t, alpha=o.alpha, permutations=o.permutations, rng=rng,
                                            adjust_for_strata=o.adjust_for_strata), "itt"),
-    "implementation_split": EstimatorSpec(_split, "itt"),
+    "implementation_split": EstimatorSpec(_split, "efficacy"),   # what its users read it as
     "cace_iv": EstimatorSpec(
         lambda t, o, rng: cace_iv(t, alpha=o.alpha, adjust_for_strata=o.adjust_for_strata),
         "efficacy"),
