@@ -35,7 +35,27 @@ def cmd_validate(args) -> int:
             print("design point " + ", ".join(f"{k} = {v}" for k, v in point.swept.items()))
         for name, value in derived_quantities(point.scenario).items():
             print(f"  {name:<58} {value}")
+        for line in allocation_summary(point):
+            print(f"  {line}")
     return 0
+
+
+def allocation_summary(point) -> list[str]:
+    """The allocation of replicate 0's world: for constrained randomisation the kept space and
+    cvcrand's validity check (share of kept allocations with each pair of teams in one arm)."""
+    from .replicate import simulate_replicate
+
+    info = simulate_replicate(point.scenario, point.index, 0).allocation.info
+    if info.get("method") != "constrained":
+        return []
+    lines = [f"constrained allocation (replicate 0's world): kept {info['n_kept']} of "
+             f"{info['n_candidates']} candidate allocations "
+             f"({'all' if info['enumerated'] else 'a random sample'}); pairs of teams in the "
+             f"same arm in {info['pair_together_min']:.0%} to {info['pair_together_max']:.0%} "
+             "of kept allocations"]
+    if "warning" in info:
+        lines.append(f"warning: {info['warning']}")
+    return lines
 
 
 def cmd_draw(args) -> int:

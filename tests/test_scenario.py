@@ -182,3 +182,14 @@ sweep:
   intervention.attendance: [0.2, 0.4, 0.6, 0.8, 1.0]
   trial.teams: [20, 27, 40]
 """
+
+
+def test_validate_reports_the_constrained_space(write_yaml, capsys):
+    path = write_yaml("name: c\ntrial: {teams: 10}\nallocation: {method: constrained, "
+                      "constrained_fraction: 0.2}\n")
+    assert main(["validate", str(path)]) == 0
+    out = capsys.readouterr().out
+    import re
+    kept = int(re.search(r"kept (\d+) of 252 candidate allocations \(all\)", out).group(1))
+    assert 50 <= kept <= 60   # the best 20 % of C(10, 5) = 252, ties at the cutoff kept
+    assert "pairs of teams in the same arm in" in out
