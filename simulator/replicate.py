@@ -83,26 +83,34 @@ def observed_trial(scenario, world, allocation, outcomes, status) -> ObservedTri
                          scheme=allocation.scheme)
 
 
+def _count(flags: np.ndarray) -> int:
+    """True entries: the same int as ``int(flags.sum())``, without a ufunc reduction."""
+    return int(np.count_nonzero(flags))
+
+
 def diagnostics(world, allocation, history, status, outcomes) -> dict:
+    # Contamination as count / size: the same IEEE division as bool .mean().
     arm = allocation.arm
     analysed = status == ANALYSED
-    per_team = np.bincount(world.patient_team[analysed], minlength=world.n_teams)
+    has_analysed = np.bincount(world.patient_team[analysed], minlength=world.n_teams) > 0
     final = history.final_team
     moved = final >= 0
     crossed = moved & (arm[np.maximum(final, 0)] != arm[world.patient_team])
-    surviving_int = (arm == 1) & np.isnan(history.disband_month)
+    disbanded = ~np.isnan(history.disband_month)
+    surviving_int = (arm == 1) & ~disbanded
+    count = _count
     out = {
-        "teams_analysed_int": int(((per_team > 0) & (arm == 1)).sum()),
-        "teams_analysed_ctl": int(((per_team > 0) & (arm == 0)).sum()),
+        "teams_analysed_int": count(has_analysed & (arm == 1)),
+        "teams_analysed_ctl": count(has_analysed & (arm == 0)),
         "patients_randomised": int(status.size),
-        "patients_analysed": int(analysed.sum()),
-        "patients_dropout": int((status == DROPPED).sum()),
-        "patients_lost": int((status == LOST).sum()),
-        "teams_disbanded": int((~np.isnan(history.disband_month)).sum()),
+        "patients_analysed": count(analysed),
+        "patients_dropout": count(status == DROPPED),
+        "patients_lost": count(status == LOST),
+        "teams_disbanded": count(disbanded),
         "staff_turnover": float(history.staff_departures.sum() / world.staff.sum()),
         "mean_fidelity_int": float(history.fidelity_at_followup[surviving_int].mean())
         if surviving_int.any() else float("nan"),
-        "contamination": float(crossed.mean()),
+        "contamination": count(crossed) / crossed.size if crossed.size else float(crossed.mean()),
     }
     out.update(balance_diagnostics(world.covariates(), arm))
     return out

@@ -6,6 +6,7 @@ baseline x_ij = μ + τ_type + u_j + a_ij, u_j ~ N(0, ρσ²), a_ij ~ N(0, (1−
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -40,12 +41,16 @@ class World:
 
 def category_counts(n: int, shares: Mapping[str, float]) -> dict[str, int]:
     """Largest-remainder (Hamilton) counts: floors, then the largest fractional parts (ties by order)."""
+    # Plain floats: the same IEEE operations as numpy's elementwise ones, a stable sort as
+    # argsort(kind="stable"), so the same counts at a fraction of the cost.
     names = list(shares)
-    exact = np.array([shares[k] for k in names], dtype=float) * n / max(sum(shares.values()), 1e-300)
-    counts = np.floor(exact).astype(int)
-    order = np.argsort(-(exact - counts), kind="stable")
-    counts[order[: n - counts.sum()]] += 1
-    return dict(zip(names, counts.tolist()))
+    total = max(sum(shares.values()), 1e-300)
+    exact = [float(shares[k]) * n / total for k in names]
+    counts = [math.floor(e) for e in exact]
+    order = sorted(range(len(names)), key=lambda i: -(exact[i] - counts[i]))
+    for i in order[: n - sum(counts)]:
+        counts[i] += 1
+    return dict(zip(names, counts))
 
 
 def _labels(n: int, shares: Mapping[str, float], rng: np.random.Generator) -> np.ndarray:
@@ -89,4 +94,6 @@ def build_world(trial: Trial, outcome: Outcome, *, rng: np.random.Generator) -> 
 
 def type_effects(team_type: np.ndarray, outcome: Outcome) -> np.ndarray:
     """τ_type for each team (0 for types without an effect)."""
-    return np.array([outcome.team_type_effects.get(str(t), 0.0) for t in team_type], dtype=float)
+    effects = outcome.team_type_effects
+    return np.array([effects.get(t, 0.0) for t in np.asarray(team_type, dtype=str).tolist()],
+                    dtype=float)

@@ -2,7 +2,7 @@
 
 Agreement is to 1e-9 relative: estimates and CI limits relative to max(|estimate|, SE)
 (an estimate that is 0 up to rounding has no relative accuracy), SE and p-value relative,
-df and the converged flag exactly. One deliberate exception: where the mixed model's X is
+df and the converged flag exactly (Satterthwaite df, a computed number, to 1e-9 relative). One deliberate exception: where the mixed model's X is
 rank deficient (constant baseline, arm aliased with strata), ``mixed_ancova``'s answer
 depends on rounding (it may report a huge-SE "converged" fit); the batch always fails.
 """
@@ -62,15 +62,19 @@ def trials(n: int = 240) -> tuple[ObservedTrial, ...]:
     return tuple(random_trial(seed) for seed in range(n))
 
 
-def assert_same(got: list[Estimate], ref: list[Estimate]) -> None:
-    """Trial by trial: converged and df exactly, the rest to RTOL (module docstring)."""
+def assert_same(got: list[Estimate], ref: list[Estimate], exact_df: bool = True) -> None:
+    """Trial by trial: converged and df exactly (or df to RTOL), the rest to RTOL (module
+    docstring)."""
     g = np.array([[getattr(e, f) for f in FIELDS] for e in got]).reshape(-1, len(FIELDS))
     r = np.array([[getattr(e, f) for f in FIELDS] for e in ref]).reshape(-1, len(FIELDS))
     conv = np.array([e.converged for e in ref], bool)
     np.testing.assert_array_equal([e.converged for e in got], conv)
     assert np.isnan(g[~conv]).all()
     g, r = g[conv], r[conv]
-    np.testing.assert_array_equal(g[:, 2], r[:, 2])
+    if exact_df:
+        np.testing.assert_array_equal(g[:, 2], r[:, 2])
+    else:
+        np.testing.assert_allclose(g[:, 2], r[:, 2], rtol=RTOL, atol=0)
     scale = np.maximum(np.abs(r[:, 0]), r[:, 1])[:, None]
     assert (np.abs(g - r)[:, [0, 3, 4]] <= RTOL * scale).all()
     np.testing.assert_allclose(g[:, [1, 5]], r[:, [1, 5]], rtol=RTOL, atol=0)
@@ -107,6 +111,23 @@ def test_mixed_ancova_batch_equals_per_trial(strata):
     assert_same(batch_mixed(trials(), adjust_for_strata=strata), ref)
     conv = np.array([e.converged for e in ref])
     assert 100 < conv.sum() < conv.size  # successes and failures both exercised
+
+
+@pytest.mark.parametrize("strata", [True, False])
+def test_mixed_ancova_batch_satterthwaite_equals_per_trial(strata):
+    """The Satterthwaite df (observed information; σ²_b dropped at γ̂ = 0) per trial."""
+    options = dict(adjust_for_strata=strata, df_method="satterthwaite")
+    ref = [reference_mixed(t, **options) for t in trials()]
+    assert_same(batch_mixed(trials(), **options), ref, exact_df=False)
+    df = np.array([e.df for e in ref if e.converged])
+    assert df.size > 100 and (df != np.round(df)).any()   # not the between-within df
+    gammas = [fit_random_intercept(*ancova_design(t, strata)[:3]).gamma for t in trials()[:60]]
+    assert 0.0 in gammas   # the boundary case is exercised
+
+
+def test_unknown_df_method_is_refused():
+    with pytest.raises(ValueError, match="kenward_roger"):
+        mixed_ancova_batch(list(trials()[:2]), df_method="kenward_roger")
 
 
 @pytest.mark.parametrize("adjusted, strata", [(True, True), (True, False), (False, True)])

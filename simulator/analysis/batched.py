@@ -8,13 +8,22 @@ cross-products are three numbers per trial (Wbb, Wby, Wyy). Results are ``Estima
 Mixed model: the REML criterion profiled over β and σ²_w (Harville 1977, JASA 72:320;
 Searle, Casella & McCulloch 1992, ch. 6) and its exact derivatives (``mixed.py`` docstring)
 are evaluated for all trials and grid γ in one array expression, teams padded to the
-largest count with empty teams (n_j = 0: w_j = 0 adds nothing). The grid, γ = 0 boundary,
-Hermite start, bracketed Newton (Press et al. §9.4) and acceptance rules of
-``mixed.gamma_candidates`` / ``mixed.fit_from_stats`` run with per-trial masks. H(γ) is
+trial's randomised team count K with empty teams (n_j = 0: w_j = 0 adds exactly 0). The
+grid, γ = 0 boundary, Hermite start, bracketed Newton (Press et al. §9.4) and acceptance
+rules of ``mixed.gamma_candidates`` / ``mixed.fit_from_stats`` run with per-trial masks. H(γ) is
 inverted by the sweep operator (Goodnight 1979, Am. Stat. 33:149); an exactly zero pivot
 fails the fit (where ``numpy.linalg.inv`` raises in ``mixed.py``), and so does a
 non-positive variance inflation factor (X'X not numerically positive definite). Trials are
-fitted in blocks of one column count (strata) and at most ``_BLOCK`` trials.
+fitted in blocks of one column count (strata), one K and at most ``_BLOCK`` trials.
+Satterthwaite df (``df_method="satterthwaite"``): the closed forms of ``mixed_df`` for the
+arm contrast, per trial, padding teams masked out.
+
+Row independence: trial r's answer is bit-for-bit the same whichever trials share its batch
+and wherever it sits. Its padded width K is its own, every sum over teams runs along a
+trial's own contiguous axis (segment sums, bincounts, per-matrix products; no ``einsum``,
+whose loop order may follow the strides of the whole stack), and nothing reduces across
+trials, so a trial's arithmetic does not depend on the others
+(tests/test_engine_batched.py).
 
 Cluster summary (Hayes & Moulton 2017, ch. 9): stage-1 OLS of y on [1, baseline, stratum
 dummies] from cross-products centred at trial means, residual team means ȳ_j − x̄_j'b,
@@ -70,7 +79,8 @@ class Analysed:
     """Team summaries of R trials' analysed patients (follow-up observed, and baseline
     finite if ``with_baseline``), teams in trial order, empty teams dropped. Per team:
     trial, arm, stratum level (code's rank in its trial), slot in its trial, n_j, ȳ_j, b̄_j.
-    Per trial: teams, strata, patients, (Wbb, Wby, Wyy), all follow-ups finite."""
+    Per trial: teams, strata, patients, (Wbb, Wby, Wyy), all follow-ups finite, and the
+    number of randomised teams K (the padded width, fixed by the trial itself)."""
 
     trial: np.ndarray
     arm: np.ndarray
@@ -84,6 +94,7 @@ class Analysed:
     n_obs: np.ndarray
     within: np.ndarray
     finite: np.ndarray
+    width: np.ndarray
 
 
 def segment_sums(values: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -138,13 +149,26 @@ def analyse_teams(trials: Sequence[ObservedTrial], with_baseline: bool) -> Analy
     return Analysed(trial, _concat(trials, "arm")[present], level,
                     np.arange(n_j.size) - (np.cumsum(n_teams) - n_teams)[trial], n_j, ybar,
                     bbar, n_teams, n_levels, sizes, within,
-                    segment_sums((~np.isfinite(y)).astype(float), sizes) == 0)
+                    segment_sums((~np.isfinite(y)).astype(float), sizes) == 0, widths)
+
+
+def _inner(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Σ_k a_k b_k along the last axis (broadcasting the others): the product is laid out
+    C-contiguous, so each sum runs along a row's own contiguous run whatever the number of
+    rows (``np.einsum`` may pick its loop order from the strides of the whole stack)."""
+    return np.multiply(a, b, order="C").sum(-1)
+
+
+def _mv(A: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """A x for stacks of matrices and vectors (one matrix product per matrix)."""
+    return (A @ x[..., None])[..., 0]
 
 
 def _sweep(H: np.ndarray):
     """(H⁻¹, log|H|, positive definite, zero pivot) for a stack of symmetric matrices:
     sweep every pivot in turn (Gauss-Jordan, no pivoting; Goodnight 1979), on a (p, p, N)
-    copy so that each operation runs over contiguous stacks."""
+    copy so that each operation runs over contiguous stacks (elementwise: each matrix's
+    arithmetic is its own)."""
     A = np.moveaxis(H, (-2, -1), (0, 1)).copy()
     logdet = np.zeros(H.shape[:-2])
     pd, zero = np.ones(H.shape[:-2], bool), np.zeros(H.shape[:-2], bool)
@@ -157,7 +181,9 @@ def _sweep(H: np.ndarray):
         A -= col[:, None] * row[None, :]
         A[k], A[:, k] = row, -col / d
         A[k, k] = 1.0 / d
-    return np.moveaxis(A, (0, 1), (-2, -1)), logdet, pd, zero
+    # A C-contiguous result: its strides, and so the loops that later reduce over it, do
+    # not depend on the number of matrices (row independence, module docstring).
+    return np.ascontiguousarray(np.moveaxis(A, (0, 1), (-2, -1))), logdet, pd, zero
 
 
 @dataclass(frozen=True)
@@ -192,10 +218,13 @@ def _select(a: Analysed, rows: np.ndarray, n_dummies: int):
 
 
 def batch_stats(a: Analysed, rows: np.ndarray, n_dummies: int) -> Stats:
-    """Stats of trials ``rows`` for X = [1, arm, baseline, stratum dummies]; only the
-    baseline has within-team deviations (the others' are exactly 0, as in ``mixed.py``)."""
+    """Stats of trials ``rows`` (all with the same K) for X = [1, arm, baseline, stratum
+    dummies], teams padded to K; only the baseline has within-team deviations (the others'
+    are exactly 0, as in ``mixed.py``)."""
     tm, rt, dummies = _select(a, rows, n_dummies)
-    at, shape, p = (rt, a.slot[tm]), (rows.size, a.n_teams[rows].max()), 3 + n_dummies
+    width = int(a.width[rows[0]])
+    assert (a.width[rows] == width).all(), "a block holds trials of one K"
+    at, shape, p = (rt, a.slot[tm]), (rows.size, width), 3 + n_dummies
     columns = [np.ones(rt.size), a.arm[tm], a.bbar[tm]] + dummies
     n_j, xbar, ybar = np.zeros(shape), np.zeros(shape + (p,)), np.zeros(shape)
     n_j[at], xbar[at], ybar[at] = a.n_j[tm], np.column_stack(columns), a.ybar[tm]
@@ -206,12 +235,9 @@ def batch_stats(a: Analysed, rows: np.ndarray, n_dummies: int) -> Stats:
 
 
 def _sum_log_v(s: Stats, gammas: np.ndarray) -> np.ndarray:
-    """Σ_j log(1 + n_j γ) (R, K) for shared ``gammas``: one log1p per distinct team size."""
-    sizes, index = np.unique(s.n_j, return_inverse=True)
-    R, U = s.n_j.shape[0], sizes.size
-    counts = np.bincount((np.arange(R)[:, None] * U + index.reshape(R, -1)).ravel(),
-                         minlength=R * U).reshape(R, U)
-    return counts @ np.log1p(np.multiply.outer(sizes, gammas))
+    """Σ_j log(1 + n_j γ) (R, K) for shared ``gammas``, each trial along its own team axis
+    (padding teams add log1p(0) = 0 exactly)."""
+    return np.log1p(gammas[None, :, None] * s.n_j[:, None, :]).sum(-1)
 
 
 def _gls(s: Stats, gam: np.ndarray) -> dict[str, np.ndarray]:
@@ -220,14 +246,14 @@ def _gls(s: Stats, gam: np.ndarray) -> dict[str, np.ndarray]:
     w = s.n_j[:, None, :] / (1.0 + gam[:, :, None] * s.n_j[:, None, :])
     Hinv, logdet, pd, zero = _sweep(s.wxx[:, None] + (w @ s.xx).reshape(R, K, p, p))
     h = s.wxy[:, None] + w @ (s.xbar * s.ybar[..., None])
-    beta = np.einsum("rkab,rkb->rka", Hinv, h)
+    beta = _mv(Hinv, h)
     rbar = s.ybar[:, None, :] - beta @ s.xbar.transpose(0, 2, 1)
     wr = w * rbar
     within = (s.wyy[:, None] - 2.0 * (beta * s.wxy[:, None]).sum(-1)
               + ((beta @ s.wxx) * beta).sum(-1))
     return dict(w=w, Hinv=Hinv, logdet=logdet, pd=pd, zero=zero, beta=beta, rbar=rbar, wr=wr,
                 lev=Hinv.reshape(R, K, p * p) @ s.xx.transpose(0, 2, 1),
-                rss=within + np.einsum("rkg,rkg->rk", wr, rbar))
+                rss=within + _inner(wr, rbar))
 
 
 def _evaluate(s: Stats, gam: np.ndarray, log_v: np.ndarray | None = None) -> dict:
@@ -239,8 +265,7 @@ def _evaluate(s: Stats, gam: np.ndarray, log_v: np.ndarray | None = None) -> dic
         log_v = np.log1p(gam[:, :, None] * s.n_j[:, None, :]).sum(-1)
     rss = t["rss"] = np.where(t["pd"] & (t["rss"] > 0), t["rss"], np.nan)
     t["crit"] = dof * (1.0 + np.log(2.0 * np.pi * rss / dof)) + log_v + t["logdet"]
-    t["slope"] = (-dof * np.einsum("rkg,rkg->rk", wr, wr) / rss + w.sum(-1)
-                  - np.einsum("rkg,rkg->rk", w * w, t["lev"]))
+    t["slope"] = -dof * _inner(wr, wr) / rss + w.sum(-1) - _inner(w * w, t["lev"])
     return t
 
 
@@ -251,13 +276,14 @@ def _newton_terms(s: Stats, x: np.ndarray):
     t = {k: v[:, 0] for k, v in _gls(s, x[:, None]).items()}
     w, wr, Hinv, rss, lev = t["w"], t["wr"], t["Hinv"], t["rss"], t["lev"]
     w2 = w * w
-    c = np.einsum("rg,rgp->rp", w * wr, s.xbar)
+    c = ((w * wr)[:, None, :] @ s.xbar)[:, 0]
     d_rss = -(wr * wr).sum(-1)
-    dd_rss = 2.0 * (wr * wr * w).sum(-1) - 2.0 * np.einsum("ra,rab,rb->r", c, Hinv, c)
-    M = Hinv @ np.einsum("rg,rgq->rq", w2, s.xx).reshape(R, p, p)
+    dd_rss = 2.0 * (wr * wr * w).sum(-1) - 2.0 * _inner(c, _mv(Hinv, c))
+    M = Hinv @ (w2[:, None, :] @ s.xx)[:, 0].reshape(R, p, p)
     slope = s.dof * d_rss / rss + w.sum(-1) - (w2 * lev).sum(-1)
     curv = (s.dof * (dd_rss / rss - (d_rss / rss) ** 2) - w2.sum(-1)
-            + 2.0 * (w2 * w * lev).sum(-1) - np.einsum("rab,rba->r", M, M))
+            + 2.0 * (w2 * w * lev).sum(-1)
+            - _inner(M.reshape(R, p * p), M.transpose(0, 2, 1).reshape(R, p * p)))
     return slope, curv, t["zero"]
 
 
@@ -303,7 +329,7 @@ def gamma_candidates(s: Stats):
     R, last = s.n_j.shape[0], _GAMMA_GRID.size - 1
     t = _evaluate(s, np.broadcast_to(_GAMMA_GRID, (R, last + 1)), _sum_log_v(s, _GAMMA_GRID))
     crit, slope, r = t["crit"], t["slope"], np.arange(R)
-    vif = ((np.diagonal(s.wxx, 0, 1, 2) + np.einsum("rg,rgp->rp", s.n_j, s.xbar ** 2))
+    vif = ((np.diagonal(s.wxx, 0, 1, 2) + (s.n_j[:, None, :] @ s.xbar ** 2)[:, 0])
            * np.diagonal(t["Hinv"][:, 0], 0, 1, 2))
     low = np.where(np.isnan(crit), np.inf, crit).min(1)
     high = np.where(np.isnan(crit), -np.inf, crit).max(1)
@@ -323,8 +349,20 @@ def gamma_candidates(s: Stats):
     return gamma, _GAMMA_GRID[k], crit[r, k], ok & np.isfinite(gamma)
 
 
-def fit_arm(s: Stats):
-    """(β̂_arm, its model-based variance, converged) per trial: ``mixed.fit_from_stats``."""
+@dataclass(frozen=True)
+class Fits:
+    """``mixed.RemlFit`` of R trials: γ̂, β̂ (R, p), H(γ̂)⁻¹ (R, p, p), σ̂²_w, converged."""
+
+    gamma: np.ndarray
+    beta: np.ndarray
+    Hinv: np.ndarray
+    sigma2: np.ndarray
+    ok: np.ndarray
+
+
+def fit_reml(s: Stats) -> Fits:
+    """``mixed.fit_from_stats`` for every trial: the Newton γ̂ if its criterion is no
+    worse than the best grid point's, else that grid point."""
     gamma, grid_gamma, grid_crit, ok = gamma_candidates(s)
     t = _evaluate(s, np.stack([np.where(ok, gamma, 0.0), grid_gamma], 1))
     r = np.arange(ok.size)
@@ -334,22 +372,89 @@ def fit_arm(s: Stats):
     total_ss = s.wyy + (s.n_j * (s.ybar - grand) ** 2).sum(1)
     ok &= (~t["zero"][:, 0] & np.isfinite(crit) & np.isfinite(beta).all(1)
            & (rss > _EXACT_FIT * total_ss))
-    var = rss / s.dof * t["Hinv"][r, pick, 1, 1]
-    return np.where(ok, beta[:, 1], np.nan), np.where(ok, var, np.nan), ok
+    return Fits(np.where(pick == 0, gamma, grid_gamma), beta, t["Hinv"][r, pick],
+                rss / s.dof, ok)
 
 
-def _blocks(mask: np.ndarray, labels: np.ndarray):
-    """(label, rows) for each label among ``mask``, rows in blocks of at most ``_BLOCK``."""
-    for label in np.unique(labels[mask]):
-        rows = np.flatnonzero(mask & (labels == label))
+def _forms(s: Stats, zz: np.ndarray, h: np.ndarray, h_w: np.ndarray, wzz: np.ndarray):
+    """``mixed_df._forms`` per trial: h_w W_zz + Σ_j n_j h_j z̄_j z̄_j' for h (R, m, G),
+    h_w (R, m); ``zz`` (R, G, q²) holds z̄_j z̄_j' flattened. Returns (R, m, q, q)."""
+    R, m, q = h.shape[0], h.shape[1], wzz.shape[-1]
+    between = ((h * s.n_j[:, None, :]) @ zz).reshape(R, m, q, q)
+    return between + h_w[..., None, None] * wzz[:, None]
+
+
+def satterthwaite_arm(s: Stats, f: Fits) -> np.ndarray:
+    """Satterthwaite df of the arm coefficient per trial (``mixed_df.satterthwaite`` with
+    c = e_arm, observed information; σ²_b dropped at the boundary γ̂ = 0); nan where the
+    observed information is not positive definite. Padding teams are masked out."""
+    R, G, p = s.xbar.shape
+    sigma2, beta = f.sigma2, f.beta
+    phi = sigma2[:, None, None] * f.Hinv
+    tau = sigma2[:, None] * (1.0 + f.gamma[:, None] * s.n_j)                    # (R, G)
+    delta = np.stack([s.n_j, (s.n_j > 0).astype(float)], 1)                     # (R, 2, G)
+    rbar = s.ybar - (s.xbar @ beta[:, :, None])[..., 0]
+    wxr = s.wxy - (s.wxx @ beta[:, :, None])[..., 0]
+    wrr = (s.wyy - 2.0 * (beta * s.wxy).sum(-1)
+           + (beta * (s.wxx @ beta[:, :, None])[..., 0]).sum(-1))
+    q = p + 1
+    wzz = np.zeros((R, q, q))
+    wzz[:, :p, :p], wzz[:, :p, p], wzz[:, p, :p], wzz[:, p, p] = s.wxx, wxr, wxr, wrr
+    zbar = np.concatenate([s.xbar, rbar[..., None]], -1)
+    zz = (zbar[..., :, None] * zbar[..., None, :]).reshape(R, G, q * q)
+    zero = np.zeros(R)
+    Pz = _forms(s, zz, delta / (tau * tau)[:, None], np.stack([zero, 1.0 / sigma2 ** 2], 1),
+                wzz)                                                            # (R, 2, q, q)
+    dd = (delta[:, :, None, :] * delta[:, None, :, :]).reshape(R, 4, G)
+    h_w = np.stack([zero, zero, zero, 1.0 / sigma2 ** 3], 1)
+    Qz = _forms(s, zz, dd / (tau * tau * tau)[:, None], h_w, wzz).reshape(R, 2, 2, q, q)
+    P, Q, Pr = Pz[:, :, :p, :p], Qz[:, :, :, :p, :p], Pz[:, :, :p, p]
+    phiP = phi[:, None] @ P                                                     # (R, 2, p, p)
+    within = np.stack([zero, zero, zero, (s.n_obs - (s.n_j > 0).sum(1)) / sigma2 ** 2], 1)
+    phiT = phi.transpose(0, 2, 1).reshape(R, 1, p * p)                           # tr(ΦQ_ij)
+    phiPT = phiP.transpose(0, 1, 3, 2).reshape(R, 1, 2, p * p)                   # tr(ΦP_iΦP_j)
+    trace = ((dd / (tau * tau)[:, None]).sum(-1) + within
+             - 2.0 * _inner(phiT, Q.reshape(R, 4, p * p))
+             + _inner(phiP.reshape(R, 2, 1, p * p), phiPT).reshape(R, 4))
+    quad = (Qz[:, :, :, p, p].reshape(R, 4)
+            - _inner(Pr[:, :, None, :], _mv(phi[:, None], Pr)[:, None, :, :]).reshape(R, 4))
+    obs = 2.0 * quad - trace                                                     # (R, 4)
+    phic = phi[:, :, 1]
+    g = _inner(phic[:, None, :], _mv(P, phic[:, None, :]))                      # (R, 2)
+    variance = phi[:, 1, 1]
+    # Cholesky L of the 2×2 (or, at the boundary, 1×1) observed information, then |L⁻¹g|².
+    l11 = np.sqrt(obs[:, 0])
+    l21 = obs[:, 2] / l11
+    t22 = obs[:, 3] - l21 * l21
+    h1 = g[:, 0] / l11
+    h2 = (g[:, 1] - l21 * h1) / np.sqrt(t22)
+    interior = np.where((obs[:, 0] > 0) & (t22 > 0), variance ** 2 / (h1 * h1 + h2 * h2), np.nan)
+    hb = g[:, 1] / np.sqrt(obs[:, 3])
+    boundary = np.where(obs[:, 3] > 0, variance ** 2 / (hb * hb), np.nan)
+    return np.where(f.gamma == 0.0, boundary, interior)
+
+
+def _blocks(mask: np.ndarray, labels: np.ndarray, widths: np.ndarray | None = None):
+    """(label, rows) for each label (and width, if given) among ``mask``, rows in blocks of
+    at most ``_BLOCK``. Which rows share a block never changes a row's answer."""
+    keys = np.stack([labels, np.zeros_like(labels) if widths is None else widths], 1)
+    for label, width in np.unique(keys[mask], axis=0):
+        rows = np.flatnonzero(mask & (labels == label) & (keys[:, 1] == width))
         for start in range(0, rows.size, _BLOCK):
             yield int(label), rows[start:start + _BLOCK]
 
 
+BATCH_DF_METHODS = ("between_within", "satterthwaite")
+
+
 def mixed_ancova_batch(trials: Sequence[ObservedTrial], *, alpha: float = 0.05,
-                       adjust_for_strata: bool = True) -> EstimateArrays:
+                       adjust_for_strata: bool = True,
+                       df_method: str = "between_within") -> EstimateArrays:
     """``[mixed.mixed_ancova(t, ...) for t in trials]`` as arrays (``.records()`` for the
-    list of ``Estimate``), computed as one batch."""
+    list of ``Estimate``), computed as one batch; ``df_method`` one of
+    ``BATCH_DF_METHODS``."""
+    if df_method not in BATCH_DF_METHODS:
+        raise ValueError(f"df_method={df_method!r}: batched only for {list(BATCH_DF_METHODS)}")
     R = len(trials)
     if R == 0:
         return t_estimates(*np.zeros((3, 0)), alpha, np.zeros(0, bool))
@@ -360,9 +465,16 @@ def mixed_ancova_batch(trials: Sequence[ObservedTrial], *, alpha: float = 0.05,
         arms = np.bincount(a.trial, a.arm == 1, R) * np.bincount(a.trial, a.arm == 0, R)
         usable = (arms > 0) & (df >= 1) & (a.n_obs > n_dummies + 3) & (a.n_teams >= 2) & a.finite
         est, var, ok = np.full(R, np.nan), np.full(R, np.nan), np.zeros(R, bool)
-        for q, rows in _blocks(usable, n_dummies):
-            est[rows], var[rows], ok[rows] = fit_arm(batch_stats(a, rows, q))
-        return t_estimates(est, np.sqrt(var), df.astype(float), alpha, ok)
+        df = df.astype(float)
+        for q, rows in _blocks(usable, n_dummies, a.width):
+            s = batch_stats(a, rows, q)
+            f = fit_reml(s)
+            est[rows] = np.where(f.ok, f.beta[:, 1], np.nan)
+            var[rows] = np.where(f.ok, f.sigma2 * f.Hinv[:, 1, 1], np.nan)
+            ok[rows] = f.ok
+            if df_method == "satterthwaite":
+                df[rows] = satterthwaite_arm(s, f)
+        return t_estimates(est, np.sqrt(var), df, alpha, ok)
 
 
 def _residual_means(a: Analysed, rows: np.ndarray, n_dummies: int):
@@ -382,7 +494,7 @@ def _residual_means(a: Analysed, rows: np.ndarray, n_dummies: int):
     const = S[:, 0, 0] <= _CONSTANT * (a.within[rows, 0] + np.bincount(rt, n_j * Z[:, 0] ** 2, R))
     S[const, 0, :], S[const, :, 0], Sy[const, 0] = 0.0, 0.0, 0.0
     S[const, 0, 0] = 1.0
-    coef = np.einsum("rab,rb->ra", _sweep(S)[0], Sy)
+    coef = _mv(_sweep(S)[0], Sy)
     return tm, yc - (zc * coef[rt]).sum(1)
 
 
