@@ -43,10 +43,15 @@ class WorkUnit:
     scenario: Scenario
 
 
+def type_count_columns(scenario: Scenario) -> list[str]:
+    """Teams of each type per arm: n_int_<type>, n_ctl_<type> for the scenario's team types."""
+    return [f"n_{arm}_{t}" for t in scenario.trial.team_types for arm in ("int", "ctl")]
+
+
 def replicate_columns(scenario: Scenario) -> list[str]:
     """Columns of replicates.csv, in order (DESIGN.md contract first, extras after)."""
     return ["design_point", "replicate", "estimator", *ESTIMATE_FIELDS, "true_itt",
-            "true_efficacy", *DIAGNOSTICS, *EXTRA_DIAGNOSTICS]
+            "true_efficacy", *DIAGNOSTICS, *EXTRA_DIAGNOSTICS, *type_count_columns(scenario)]
 
 
 BatchFit = Callable[[Sequence[ObservedTrial]], EstimateArrays]
@@ -97,13 +102,15 @@ def run_unit(unit: WorkUnit) -> tuple[list[list], dict[str, float]]:
     fits = [batch_fit(p) for p in plan]
     replicates = range(unit.first, unit.stop)
     trials, tails = [], []
+    type_counts = type_count_columns(scenario)
     for r in replicates:
         rep = simulate_replicate(scenario, d, r)
         diag = rep.diagnostics
         trials.append(rep.trial)
         tails.append([rep.outcomes.true_itt, rep.outcomes.true_efficacy,
                       *(diag[k] for k in DIAGNOSTICS),
-                      *(diag.get(k, np.nan) for k in EXTRA_DIAGNOSTICS)])
+                      *(diag.get(k, np.nan) for k in EXTRA_DIAGNOSTICS),
+                      *(diag.get(k, 0) for k in type_counts)])
     estimates: list[list[Estimate]] = [
         _run_batch(fit, trials) if fit is not None else [] for fit in fits]
     per_trial = [i for i, fit in enumerate(fits) if fit is None]

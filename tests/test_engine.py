@@ -130,3 +130,20 @@ def test_dask_local_cluster_gives_the_same_replicates(tmp_path):
                      "--chunk-size", "2", *extra]) == 0
         outs.append((out / "replicates.csv").read_bytes())
     assert outs[0] == outs[1]
+
+
+def test_replicates_carry_team_type_counts_per_arm(tmp_path):
+    import csv
+    path = tmp_path / "s.yaml"
+    path.write_text("name: tc\nreplicates: 5\ntrial: {teams: 11}\n")
+    out = tmp_path / "o"
+    assert main(["run", str(path), "--out", str(out), "--quiet", "--no-plots",
+                 "--executor", "serial"]) == 0
+    for row in csv.DictReader(open(out / "replicates.csv")):
+        ints = sum(int(v) for k, v in row.items() if k.startswith("n_int_"))
+        ctls = sum(int(v) for k, v in row.items() if k.startswith("n_ctl_"))
+        assert (ints, ctls) == (6, 5)
+        by_type = {k[6:]: int(row[k]) + int(row["n_ctl_" + k[6:]]) for k in row if k.startswith("n_int_")}
+        all_in_one = any(n >= 2 and min(int(row["n_int_" + t]), int(row["n_ctl_" + t])) == 0
+                         for t, n in by_type.items())
+        assert int(row["team_type_all_in_one_arm"]) == int(all_in_one)
