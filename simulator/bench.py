@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .analysis.registry import analysis_plan, run_analysis
+from .engine import batch_fit
 from .files import write_columns
 from .replicate import StageClock, simulate_replicate
 from .runner import RunSettings, run_scenario
@@ -49,15 +50,22 @@ def throughput(scenario, replicates: int, executor: str, workers: int) -> float:
         return replicates / (time.perf_counter() - start)
 
 
-def stage_seconds(scenario, replicates: int) -> dict[str, float]:
-    """Mean seconds per replicate in each stage and each estimator."""
+def stage_seconds(scenario, replicates: int, chunk: int = 25) -> dict[str, float]:
+    """Mean seconds per replicate in each stage and each estimator, analysing chunks the way
+    the engine does (batched where a batched estimator exists)."""
     clock = StageClock()
     plan = analysis_plan(scenario.analysis)
-    for r in range(replicates):
-        rep = simulate_replicate(scenario, 0, r, clock=clock)
+    for first in range(0, replicates, chunk):
+        trials = [simulate_replicate(scenario, 0, r, clock=clock).trial
+                  for r in range(first, min(first + chunk, replicates))]
         for planned in plan:
-            with clock(planned.label):
-                run_analysis(rep.trial, planned, rng=np.random.default_rng(r))
+            fit = batch_fit(planned)
+            with clock(planned.label + (" (batched)" if fit else "")):
+                if fit:
+                    fit(trials)
+                else:
+                    for i, trial in enumerate(trials):
+                        run_analysis(trial, planned, rng=np.random.default_rng(i))
     return {k: v / replicates for k, v in clock.seconds.items()}
 
 
@@ -97,6 +105,7 @@ def measure(args) -> list[tuple[str, str, float, str]]:
         stages = stage_seconds(scenario, args.stage_replicates)
         total = sum(stages.values())
         rows += [(name, f"share_{k}", v / total, "fraction") for k, v in stages.items()]
+        rows += [(name, f"ms_per_replicate_{k}", 1e3 * v, "ms") for k, v in stages.items()]
         naive = naive_seconds(scenario, args.naive_replicates)
         rows.append((name, "naive_statsmodels_s_per_replicate", naive, "s"))
         rows.append((name, "speedup_serial_vs_naive", naive * serial, "x"))

@@ -1,7 +1,8 @@
 """The frozen record of one timeline run, and the exposure computed from it."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import bisect
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -17,17 +18,22 @@ class TeamPath:
     fidelity: np.ndarray
     in_post: np.ndarray
     cumulative: np.ndarray   # ∫0^{times[k]} F_j(t) dt
+    _lists: tuple = field(repr=False, compare=False, default=())   # (times, fidelity, cumulative)
 
     @classmethod
     def from_lists(cls, times, fidelity, in_post) -> "TeamPath":
-        t, f = np.asarray(times, dtype=float), np.asarray(fidelity, dtype=float)
-        cum = np.concatenate(([0.0], np.cumsum(f[:-1] * np.diff(t))))
-        return cls(t, f, np.asarray(in_post, dtype=np.int64), cum)
+        cum = [0.0]
+        for k in range(1, len(times)):   # paths are short: plain Python beats numpy here
+            cum.append(cum[-1] + fidelity[k - 1] * (times[k] - times[k - 1]))
+        return cls(np.array(times, dtype=float), np.array(fidelity, dtype=float),
+                   np.array(in_post, dtype=np.int64), np.array(cum), (times, fidelity, cum))
 
     def integral_to(self, month: float) -> float:
         """∫0^month F_j(t) dt, in fidelity-months."""
-        k = int(np.searchsorted(self.times, month, side="right")) - 1
-        return float(self.cumulative[k] + self.fidelity[k] * (month - self.times[k]))
+        times, fidelity, cum = self._lists or (self.times.tolist(), self.fidelity.tolist(),
+                                               self.cumulative.tolist())
+        k = bisect.bisect_right(times, month) - 1
+        return float(cum[k] + fidelity[k] * (month - times[k]))
 
     def fidelity_integral(self, start: float, end: float) -> float:
         """∫ F_j(t) dt over [start, end], in fidelity-months."""
@@ -72,7 +78,7 @@ def _paths(states) -> tuple[TeamPath, ...]:
 
 def patient_exposure(paths, patient_team, moves, months: float) -> np.ndarray:
     """E_ij = (1/T) Σ over the patient's team spells of ∫ F_team(t) dt (0 once lost)."""
-    whole = np.array([p.integral_to(months) for p in paths])
+    whole = np.array([p.integral_to(months) for p in paths])   # fidelity-months per team
     exposure = whole[patient_team].copy()
     spells: dict[int, list[tuple[float, int]]] = {}
     for month, i, _from, to in moves:
