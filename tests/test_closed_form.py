@@ -15,15 +15,7 @@ from simulator.power import Assumptions, BaselineCorrelations, power_at
 from simulator.replicate import simulate_replicate
 from simulator.runner import RunSettings, run_scenario
 from simulator.scenario_file import load_scenario, parse_scenario
-from test_engine import cluster_t_power   # noncentral t on cluster means (tests/test_engine.py)
-
-NO_DYNAMICS = {
-    "trial": {"team_types": {"cmht": 1.0}, "patients_per_team": {"mean": 10, "cv": 0.0}},
-    "outcome": {"team_type_effects": {}, "sd": 1.0},
-    "intervention": {"attendance": 1.0, "session_months": [0], "sessions_to_train": 1},
-    "staff_turnover": {"annual_rate": 0.0},
-    "dropout": {"attrition": 0.0},
-}
+from test_engine import NO_DYNAMICS, cluster_t_power   # shared no-dynamics design and its t power
 
 
 def _scenario(**sections) -> object:
