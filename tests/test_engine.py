@@ -1,7 +1,6 @@
 """The Monte Carlo engine: validity against closed forms (tolerances from the MCSE), determinism."""
 import math
 
-import numpy as np
 import pytest
 from scipy import stats
 

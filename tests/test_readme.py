@@ -1,5 +1,4 @@
 """The README quick start is executed as written (STYLE.md principle 10), with fewer replicates."""
-import os
 import re
 import shlex
 

@@ -6,7 +6,6 @@ import pytest
 from pydantic import ValidationError
 
 from simulator.cli import main
-from simulator.scenario import Scenario
 from simulator.scenario_file import ScenarioError, design_points, load_scenario, parse_scenario
 
 

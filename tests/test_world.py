@@ -1,7 +1,7 @@
 """The baseline world: category counts, team sizes, and the ICC / autocorrelations it generates."""
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, strategies as st
 
 from simulator.outcomes import untreated_followup
 from simulator.scenario_file import parse_scenario
