@@ -29,6 +29,8 @@ def baseline_rate(target: float, weight: np.ndarray) -> float:
     """λ0 with mean(1 − exp(−λ0 w_i)) = target (per month)."""
     if target <= 0:
         return 0.0
+    if weight.size and np.all(weight == weight[0]):   # everyone at equal risk (MCAR): closed form
+        return float(-np.log1p(-target) / weight[0])
     gap = lambda lam: float(np.mean(-np.expm1(-lam * weight))) - target  # noqa: E731
     hi = 1.0
     while gap(hi) < 0:
