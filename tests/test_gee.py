@@ -11,22 +11,13 @@ from hypothesis import given, settings, strategies as st
 from simulator.analysis.gee import fit_exchangeable, gee_robust
 from simulator.analysis.records import ObservedTrial
 
+from clustered_data import simulate_clustered
+
 
 def simulate(seed, *, teams=20, mean_size=15.0, icc=0.1, strata=1, singletons=0, cv=0.6):
     """y, X = [1, arm, baseline, stratum dummies], groups: one seeded, unbalanced data set."""
-    rng = np.random.default_rng(seed)
-    sizes = np.maximum(1, np.round(rng.gamma(1 / cv**2, mean_size * cv**2, teams))).astype(int)
-    sizes[:singletons] = 1
-    groups = np.repeat(np.arange(teams), sizes)
-    n = groups.size
-    arm = rng.permutation(np.arange(teams) % 2)
-    stratum = np.arange(teams) % strata
-    baseline = rng.normal(40.0, 10.0, n) + rng.normal(0.0, 3.0, teams)[groups]
-    u = rng.normal(0.0, 10.0 * np.sqrt(icc), teams)
-    y = (20.0 + 2.0 * arm[groups] + 0.5 * baseline - 1.5 * stratum[groups] + u[groups]
-         + rng.normal(0.0, 10.0 * np.sqrt(1.0 - icc), n))
-    dummies = (stratum[groups][:, None] == np.arange(1, strata)[None, :]).astype(float)
-    return y, np.column_stack([np.ones(n), arm[groups], baseline, dummies]), groups
+    return simulate_clustered(seed, teams=teams, mean_size=mean_size, icc=icc, strata=strata,
+                              singletons=singletons, cv=cv, baseline_team_sd=3.0)
 
 
 CASES = [(seed, dict(teams=t, mean_size=m, icc=icc, strata=s, singletons=one))

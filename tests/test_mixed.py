@@ -14,23 +14,13 @@ from simulator.analysis.mixed import (fit_random_intercept, group_stats, mixed_a
                                       reml_profile)
 from simulator.analysis.records import ObservedTrial
 
+from clustered_data import simulate_clustered
+
 
 def simulate(seed, *, teams=27, mean_size=15.0, icc=0.05, strata=1, singletons=0, cv=0.5):
     """y, X = [1, arm, baseline, stratum dummies], groups: one seeded random-intercept data set."""
-    rng = np.random.default_rng(seed)
-    sizes = np.maximum(1, np.round(rng.gamma(1 / cv**2, mean_size * cv**2, teams))).astype(int)
-    sizes[:singletons] = 1
-    groups = np.repeat(np.arange(teams), sizes)
-    n = groups.size
-    arm = rng.permutation(np.arange(teams) % 2)
-    stratum = np.arange(teams) % strata
-    baseline = rng.normal(40.0, 10.0, n)
-    u = rng.normal(0.0, 10.0 * np.sqrt(icc), teams)
-    y = (20.0 + 2.0 * arm[groups] + 0.5 * baseline - 1.5 * stratum[groups] + u[groups]
-         + rng.normal(0.0, 10.0 * np.sqrt(1.0 - icc), n))
-    dummies = (stratum[groups][:, None] == np.arange(1, strata)[None, :]).astype(float)
-    X = np.column_stack([np.ones(n), arm[groups], baseline, dummies])
-    return y, X, groups
+    return simulate_clustered(seed, teams=teams, mean_size=mean_size, icc=icc, strata=strata,
+                              singletons=singletons, cv=cv)
 
 
 # (seed, settings): unbalanced teams throughout (CV 0.5), teams of one patient, strata dummies,
