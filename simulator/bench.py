@@ -56,7 +56,7 @@ def stage_seconds(scenario, replicates: int, chunk: int = 25) -> dict[str, float
     clock = StageClock()
     plan = analysis_plan(scenario.analysis)
     for first in range(0, replicates, chunk):
-        trials = [simulate_replicate(scenario, 0, r, clock=clock).trial
+        trials = [simulate_replicate(scenario, r, clock=clock).trial
                   for r in range(first, min(first + chunk, replicates))]
         for planned in plan:
             fit = batch_fit(planned)
@@ -77,7 +77,7 @@ def naive_seconds(scenario, replicates: int) -> float:
 
     start = time.perf_counter()
     for r in range(replicates):
-        t = simulate_replicate(scenario, 0, r).trial
+        t = simulate_replicate(scenario, r).trial
         keep = t.observed
         X = sm.add_constant(np.column_stack([t.arm[t.team][keep], t.baseline[keep]]))
         with warnings.catch_warnings():

@@ -34,7 +34,7 @@ def cmd_validate(args) -> int:
         if point.swept:
             print("design point " + ", ".join(f"{k} = {v}" for k, v in point.swept.items()))
         for name, value in derived_quantities(point.scenario).items():
-            print(f"  {name:<58} {value}")
+            print(f"  {name:<60} {value}")
         for line in allocation_summary(point):
             print(f"  {line}")
     return 0
@@ -45,7 +45,7 @@ def allocation_summary(point) -> list[str]:
     cvcrand's validity check (share of kept allocations with each pair of teams in one arm)."""
     from .replicate import simulate_replicate
 
-    info = simulate_replicate(point.scenario, point.index, 0).allocation.info
+    info = simulate_replicate(point.scenario, 0).allocation.info
     if info.get("method") != "constrained":
         return []
     lines = [f"constrained allocation (replicate 0's world): kept {info['n_kept']} of "
@@ -68,7 +68,7 @@ def cmd_draw(args) -> int:
         print(f"--design-point {args.design_point}: the scenario has design points 0..{len(points) - 1}",
               file=sys.stderr)
         return EXIT_USAGE
-    rep = simulate_replicate(points[args.design_point].scenario, args.design_point, args.replicate)
+    rep = simulate_replicate(points[args.design_point].scenario, args.replicate)
     out = Path(args.out) if args.out else Path("outputs") / scenario.name / "draw" / \
         f"d{args.design_point}_r{args.replicate}"
     for path in write_replicate(rep, out):

@@ -20,11 +20,13 @@ def design_effect(m_bar: float, cv: float, icc: float) -> float:
     return 1.0 + ((cv**2 + 1.0) * m_bar - 1.0) * icc
 
 
-def staff_retained(s: Scenario) -> float:
-    """E[share of baseline staff still in post at follow-up] = E_L[exp(−h e^{βL} T/12)]."""
+def staff_retained(s: Scenario, months: float | None = None) -> float:
+    """E[share of baseline staff still in post at ``months`` (default: follow-up)]
+    = E_L[exp(−h e^{βL} t/12)], h the hazard in leavers per staff-year in post."""
     st = s.staff_turnover
+    months = s.trial.months if months is None else months
     rate = st.annual_rate * np.exp(st.leadership_on_turnover * _NODES)
-    return float(np.dot(_WEIGHTS, np.exp(-rate * s.trial.months / 12.0)))
+    return float(np.dot(_WEIGHTS, np.exp(-rate * months / 12.0)))
 
 
 def attendance_by_leadership(s: Scenario) -> np.ndarray:
@@ -75,6 +77,10 @@ def derived_quantities(s: Scenario) -> dict[str, float]:
         "design effect 1 + ((CV²+1)m̄ − 1)ρ": round(design_effect(t.patients_per_team.mean,
                                                                 t.patients_per_team.cv,
                                                                 s.outcome.icc), 4),
+        "staff turnover (hazard, leavers per staff-year in post)":
+            s.staff_turnover.annual_rate,
+        "expected share of baseline staff who have left by month 12":
+            round(1.0 - staff_retained(s, 12.0), 4),
         "expected share of baseline staff in post at follow-up": round(staff_retained(s), 4),
         "expected fidelity at follow-up (intervention teams)": round(expected_fidelity(s), 4),
     }

@@ -1,6 +1,6 @@
 """The Monte Carlo engine: work units (chunks of replicates of one design point) → result columns.
 
-A unit's result depends only on (scenario, design point, replicate numbers) through the seed
+A unit's result depends only on (scenario, replicate numbers) through the seed
 tree, so any executor, worker count or chunk size gives identical numbers.
 
 ``run_unit`` simulates the chunk's replicates first, then runs each planned analysis over the
@@ -104,7 +104,7 @@ def run_unit(unit: WorkUnit) -> tuple[list[list], dict[str, float]]:
     trials, tails = [], []
     type_counts = type_count_columns(scenario)
     for r in replicates:
-        rep = simulate_replicate(scenario, d, r)
+        rep = simulate_replicate(scenario, r)
         diag = rep.diagnostics
         trials.append(rep.trial)
         tails.append([rep.outcomes.true_itt, rep.outcomes.true_efficacy,
@@ -113,12 +113,10 @@ def run_unit(unit: WorkUnit) -> tuple[list[list], dict[str, float]]:
                       *(diag.get(k, 0) for k in type_counts)])
     estimates: list[list[Estimate]] = [
         _run_batch(fit, trials) if fit is not None else [] for fit in fits]
-    per_trial = [i for i, fit in enumerate(fits) if fit is None]
-    if per_trial:
-        for r, trial in zip(replicates, trials):
-            rng = stream(scenario.seed, d, r, "analysis")   # shared, in plan order, as before
-            for i in per_trial:
-                estimates[i].append(run_analysis(trial, plan[i], rng=rng))
+    for i in (i for i, fit in enumerate(fits) if fit is None):
+        estimates[i] = [run_analysis(trial, plan[i], rng=stream(scenario.seed, r, "analysis",
+                                                                plan[i].label))
+                        for r, trial in zip(replicates, trials)]
     rows = []
     for k, r in enumerate(replicates):
         rows += [[d, r, p.label, *_estimate_values(estimates[i][k]), *tails[k]]

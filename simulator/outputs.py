@@ -47,11 +47,18 @@ def write_run_json(out_dir: Path, scenario: Scenario, result, settings) -> Path:
     return write_atomic(out_dir / "run.json", json.dumps(info, indent=2) + "\n")
 
 
+TABLE_HEADINGS = {"rejection_all": "power (all trials)", "rejection_all_mcse": "mcse"}
+
+
 def summary_table(summary: list[dict], swept_keys: list[str]) -> str:
     """A short fixed-width table for the terminal (each estimator against its own estimand)."""
-    cols = [*swept_keys, "estimator", "estimand", "true_value", "bias", "empse", "modse",
-            "coverage", "rejection", "rejection_mcse", "n_failed"]
-    cells = [[_short(row.get(c)) for c in cols] for row in summary if row.get("is_target", 1)]
+    cols = [*swept_keys, "estimator", "estimand", "rejection_all", "rejection_all_mcse",
+            "true_value", "bias", "empse", "modse", "coverage"]
+    rows = [row for row in summary if row.get("is_target", 1)]
+    if any(row.get("n_failed") for row in rows):
+        cols.append("n_failed")
+    cells = [[_short(row.get(c)) for c in cols] for row in rows]
+    cols = [TABLE_HEADINGS.get(c, c) for c in cols]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(cols)]
     lines = ["  ".join(c.rjust(w) for c, w in zip(cols, widths))]
     lines += ["  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in cells]

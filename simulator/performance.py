@@ -13,6 +13,9 @@ in rsimsum).  With n usable replicates, estimates t_i, model SEs s_i and estiman
                                                   * sqrt(var(s^2) / (4 n modse^4) + 1 / (2 (n - 1)))
     coverage      share of ci_low <= theta <= ci_high    MCSE sqrt(c (1 - c) / n)
     rejection     share of p_value < alpha               MCSE sqrt(r (1 - r) / n)
+    rejection_all share of all N replicates with a usable fit and p_value < alpha: a failed
+                  analysis counts as no rejection, so this is the power of the trial as run
+                                                         MCSE sqrt(r (1 - r) / N)
 
 var() has denominator n - 1.  A replicate is usable when it converged and its estimate and SE
 are finite; the others are counted in ``n_failed``.  A usable replicate whose CI or p-value is
@@ -50,6 +53,8 @@ class Performance:
     relerr_modse_mcse: float
     modse_mcse: float
     rmse_mcse: float
+    rejection_all: float
+    rejection_all_mcse: float
 
 
 COLUMNS = tuple(f.name for f in fields(Performance))
@@ -145,12 +150,15 @@ def performance(estimate, se, ci_low, ci_high, p_value, converged, *,
     coverage, coverage_mcse = _proportion_with_mcse(covered)
     if not np.isfinite(true_value):
         coverage = coverage_mcse = NAN
-    rejection, rejection_mcse = _proportion_with_mcse(p_value[keep] < alpha)
+    rejects = keep & (np.nan_to_num(p_value.astype(float), nan=1.0) < alpha)
+    rejection, rejection_mcse = _proportion_with_mcse(rejects[keep])
+    rejection_all, rejection_all_mcse = _proportion_with_mcse(rejects)
     spread = _bias_and_empse(t, true_value)
     return Performance(
         true_value=float(true_value), n_sim=int(keep.sum()), n_failed=int((~keep).sum()),
         coverage=coverage, coverage_mcse=coverage_mcse,
         rejection=rejection, rejection_mcse=rejection_mcse,
+        rejection_all=rejection_all, rejection_all_mcse=rejection_all_mcse,
         **spread, **_rmse(t, true_value), **_model_se(s, spread["empse"]),
     )
 

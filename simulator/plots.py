@@ -90,17 +90,27 @@ def _power_panel(ax, rows, key, others, closed_form, positions, alpha, cf_label)
     groups = list(dict.fromkeys((r["estimator"], *(r[k] for k in others)) for r in rows))
     for i, group in enumerate(groups):
         sel = [r for r in rows if (r["estimator"], *(r[k] for k in others)) == group]
-        pts = sorted((positions[r[key]], r["rejection"], r["rejection_mcse"]) for r in sel)
-        x, y, m = (np.array(v, dtype=float) for v in zip(*pts))
+        pts = sorted((positions[r[key]], r["rejection_all"], r["rejection_all_mcse"],
+                      r["n_failed"]) for r in sel)
+        x, y, m, failed = (np.array(v, dtype=float) for v in zip(*pts))
         label = ", ".join([group[0], *(_label(k, v) for k, v in zip(others, group[1:]))])
         colour = COLOURS[i % len(COLOURS)]
         ax.plot(x, y, marker="o", color=colour, label=label)
         ax.fill_between(x, y - 1.96 * m, y + 1.96 * m, color=colour, alpha=0.18, lw=0)
+        _failed_notes(ax, x, y, failed, colour)
     cf = sorted((positions.get(r[key], r[key]), r["closed_form_power"]) for r in closed_form
                 if r[key] in positions or _numeric([r[key]]))
     if cf and positions:
         ax.plot(*zip(*cf), color="black", ls="--", lw=1.2, label=cf_label)
     _reference_lines(ax, alpha)
+
+
+def _failed_notes(ax, x, y, failed, colour) -> None:
+    """Name the failed analyses beside each point that has any (they count as no rejection)."""
+    for xi, yi, n in zip(x, y, failed):
+        if n > 0:
+            ax.annotate(f"{int(n)} failed", (xi, yi), xytext=(4, -10), textcoords="offset points",
+                        fontsize="x-small", color=colour)
 
 
 def _panel_rows(rows, panel_key, value):
@@ -132,8 +142,8 @@ def plot_power_curve(summary: Sequence[dict], swept_keys: Sequence[str], *, titl
             a.set_xticks(list(positions.values()), ticks)
         if panel_key:
             a.set_title(_label(panel_key, value), fontsize="medium")
-    axes[0].set_ylabel("rejection rate (power or type I error)")
-    _title(fig, title or "Simulated power (±1.96 Monte Carlo SE)")
+    axes[0].set_ylabel("power (all trials; type I error under the null)")
+    _title(fig, title or "Simulated power, all trials (±1.96 Monte Carlo SE)")
     _legend_outside(fig, axes)
     return fig
 
@@ -142,15 +152,17 @@ def _power_bars(rows, *, title, alpha, ax, closed_form, cf_label):
     fig, (ax,) = _axes(ax)
     estimators = list(dict.fromkeys(r["estimator"] for r in rows))
     values = [next(r for r in rows if r["estimator"] == e) for e in estimators]
-    ax.bar(estimators, [v["rejection"] for v in values], color=COLOURS[0], label="simulated",
-           yerr=[1.96 * v["rejection_mcse"] for v in values], capsize=4)
+    power = [v["rejection_all"] for v in values]
+    ax.bar(estimators, power, color=COLOURS[0], label="simulated",
+           yerr=[1.96 * v["rejection_all_mcse"] for v in values], capsize=4)
+    _failed_notes(ax, range(len(values)), power, [v["n_failed"] for v in values], "black")
     if closed_form:
         ax.axhline(closed_form[0]["closed_form_power"], color="black", ls="--", lw=1.2,
                    label=cf_label)
     _reference_lines(ax, alpha)
     ax.set_xlabel("estimator")
-    ax.set_ylabel("rejection rate (power or type I error)")
-    _title(fig, title or "Simulated power (±1.96 Monte Carlo SE)")
+    ax.set_ylabel("power (all trials; type I error under the null)")
+    _title(fig, title or "Simulated power, all trials (±1.96 Monte Carlo SE)")
     _legend_outside(fig, [ax])
     return fig
 

@@ -134,10 +134,11 @@ def _untimed(stage: str):
     yield
 
 
-def simulate_replicate(scenario: Scenario, design_point: int, replicate: int, *,
+def simulate_replicate(scenario: Scenario, replicate: int, *,
                        clock: StageClock | None = None) -> Replicate:
-    """Draw replicate r of design point d from its own seed streams."""
-    rng = lambda c: stream(scenario.seed, design_point, replicate, c)  # noqa: E731
+    """Draw replicate r of a design point's scenario from its own seed streams (the same
+    streams at every design point: common random numbers, ``seeds`` module docstring)."""
+    rng = lambda c: stream(scenario.seed, replicate, c)  # noqa: E731
     timed = clock or _untimed
     with timed("world"):
         world = build_world(scenario.trial, scenario.outcome, rng=rng("world"))

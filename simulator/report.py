@@ -77,7 +77,7 @@ def draw_plots(out_dir: Path, scenario: Scenario, summary: list[dict], swept_key
     save_figure(plot_power_curve(
         summary, swept_keys, alpha=alpha, closed_form=closed_form_curve(scenario),
         closed_form_label=f"closed form ({'baseline-adjusted' if adjusted else 'unadjusted'})",
-        title=f"{name}: simulated power (±1.96 MCSE), {scenario.replicates} replicates "
+        title=f"{name}: power, all trials (±1.96 MCSE), {scenario.replicates} replicates "
               "per design point; closed form dashed"), out[0])
     save_figure(plot_bias_coverage(
         summary, swept_keys, alpha=alpha, unit=f"{scenario.outcome.name} points",

@@ -39,11 +39,13 @@ PARAMETERS = (
 )
 
 SUMMARY_COLUMNS = (  # (heading, value column, MCSE column or None, format)
+    ("power (all trials)", "rejection_all", "rejection_all_mcse", ".3f"),
     ("true value", "true_value", None, ".3f"), ("bias", "bias", "bias_mcse", ".3f"),
     ("empirical SE", "empse", "empse_mcse", ".3f"), ("model SE", "modse", None, ".3f"),
     ("rel. error of model SE (%)", "relerr_modse", "relerr_modse_mcse", ".1f"),
     ("RMSE", "rmse", None, ".3f"), ("coverage", "coverage", "coverage_mcse", ".3f"),
-    ("rejection rate", "rejection", "rejection_mcse", ".3f"), ("n_sim", "n_sim", None, "d"),
+    ("rejection rate (successful fits)", "rejection", "rejection_mcse", ".3f"),
+    ("n_sim", "n_sim", None, "d"),
     ("failed fits", "n_failed", None, "d"),
 )
 
@@ -133,8 +135,14 @@ def summary_section(summary: list[dict], swept_keys: list[str]) -> str:
             text = fmt(r.get(col), spec)
             cells.append(f"{text} ({fmt(r.get(mcse), spec)})" if mcse and text != "–" else text)
         rows.append(cells)
-    note = "<p class=note>Monte Carlo SE in brackets (Morris, White &amp; Crowther 2019). " \
-           "Rejection rate: power, or type I error when the true value is 0.</p>"
+    partial = sorted({r["means_based_on"] for r in summary
+                      if r.get("means_based_on", "all") != "all"})
+    missing = "".join(f"<p class=note>Diagnostic means based on fewer replicates: "
+                      f"{escape(str(p))}.</p>" for p in partial)
+    note = missing + "<p class=note>Monte Carlo SE in brackets (Morris, White &amp; Crowther 2019). " \
+           "Power (all trials): the share of all simulated trials whose analysis rejects, a " \
+           "failed analysis counting as no rejection (type I error when the true value is 0). " \
+           "Rejection rate (successful fits) leaves the failed fits out.</p>"
     return "<h2>Performance</h2>\n" + table(head, rows, left=len(swept_keys) + 2,
                                              ident="summary-table") + note
 

@@ -6,9 +6,10 @@ Every key has a default except ``name``; unknown keys are errors. Cross-field ch
 """
 from __future__ import annotations
 
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=False, allow_inf_nan=False)
@@ -38,6 +39,10 @@ class Trial(Section):
     months: float = Field(12.0, gt=0, le=120, description="baseline to follow-up, months")
 
 
+# Applied only to the types a scenario has (``Scenario._default_effects_for_listed_types``).
+DEFAULT_TEAM_TYPE_EFFECTS = {"assertive_outreach": -3.0, "supported_accommodation": -2.0}
+
+
 class Outcome(Section):
     name: str = "QPR"
     mean: float = Field(40.0, ge=-1e6, le=1e6)
@@ -45,7 +50,8 @@ class Outcome(Section):
     icc: float = Field(0.05, ge=0, lt=1)
     individual_autocorrelation: float = Field(0.5, ge=-1, le=1)
     cluster_autocorrelation: float = Field(0.8, ge=-1, le=1)
-    team_type_effects: dict[str, Annotated[float, Field(ge=-1e6, le=1e6)]] = {"assertive_outreach": -3.0, "supported_accommodation": -2.0}
+    team_type_effects: dict[str, Annotated[float, Field(ge=-1e6, le=1e6)]] = dict(
+        DEFAULT_TEAM_TYPE_EFFECTS)
     leadership_effect: float = Field(0.0, ge=-1e6, le=1e6, description="outcome points per SD of team leadership")
 
 
@@ -164,6 +170,20 @@ class Scenario(Section):
     allocation: Allocation = Allocation()
     analysis: Analysis = Analysis()
     sweep: dict[str, tuple] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_effects_for_listed_types(cls, data: Any) -> Any:
+        """Unless the file gives ``outcome.team_type_effects``, the default effects apply to
+        the team types the trial has; effects the user wrote are checked as written."""
+        if not isinstance(data, dict):
+            return data
+        outcome, trial = data.get("outcome", {}), data.get("trial", {})
+        if not isinstance(outcome, dict) or not isinstance(trial, dict) or \
+                "team_type_effects" in outcome or not isinstance(trial.get("team_types"), dict):
+            return data
+        effects = {t: v for t, v in DEFAULT_TEAM_TYPE_EFFECTS.items() if t in trial["team_types"]}
+        return {**data, "outcome": {**outcome, "team_type_effects": effects}}
 
 
 def _shares_problems(path: str, shares: dict[str, float]) -> list[tuple[str, object, str]]:

@@ -132,6 +132,10 @@ def _known_path(dotted: str) -> bool:
 
 
 def _sweep_problems(scenario: Scenario, data: dict) -> list[str]:
+    """Problems of the sweep keys and of each design point (none without a sweep: the file's
+    own problems are reported once, by ``parse_scenario``)."""
+    if not scenario.sweep:
+        return []
     problems = []
     for key, values in scenario.sweep.items():
         if not _known_path(key):

@@ -1,7 +1,8 @@
 """``crtsim solve``: the smallest integer number of teams (or patients per team) whose
 *simulated* power reaches a target.
 
-Classification of a value v from n replicates, p̂ its rejection rate and MCSE = sqrt(p̂(1-p̂)/n)
+Classification of a value v from n replicates, p̂ its power over all trials (a failed
+analysis counts as no rejection) and MCSE = sqrt(p̂(1-p̂)/n)
 (Morris, White & Crowther 2019, Stat Med 38:2074):
     reaches: p̂ >= target      above: p̂ - 2 MCSE > target      below: p̂ + 2 MCSE < target
 The answer is the smallest v that reaches the target (point estimate).  It is settled when v is
@@ -36,6 +37,7 @@ class Evaluation:
     replicates: int
     power: float
     mcse: float
+    failed: int = 0
 
     def reaches(self, target: float) -> bool:
         return self.power >= target
@@ -58,11 +60,13 @@ class Solution:
     ambiguous: bool
     message: str
     evaluations: tuple[Evaluation, ...] = field(default=())
+    failed: int = 0     # failed analyses at the answer (counted as no rejection)
 
     def as_json(self) -> dict:
         return {"parameter": self.parameter, "value": self.value,
                 "simulated_power": self.simulated_power, "mcse": self.mcse,
-                "closed_form_value": self.closed_form_value}
+                "closed_form_value": self.closed_form_value,
+                "n_failed": self.failed}
 
 
 def with_value(scenario: Scenario, parameter: str, value: int, **updates) -> Scenario | None:
@@ -141,10 +145,11 @@ class Simulator:
             run = run_scenario(s, RunSettings(out_dir=folder, executor=self.executor,
                                               workers=self.workers, quiet=True))
             row = next(r for r in run.summary if r["estimand"] == "itt")
-            result = Evaluation(value, replicates, float(row["rejection"]),
-                                float(row["rejection_mcse"]))
-            self.log(f"{self.parameter} = {value}: simulated power {result.power:.4f} "
-                     f"(MCSE {result.mcse:.4f}), {replicates} replicates")
+            result = Evaluation(value, replicates, float(row["rejection_all"]),
+                                float(row["rejection_all_mcse"]), int(row["n_failed"]))
+            failed = f", {result.failed} failed analyses" if result.failed else ""
+            self.log(f"{self.parameter} = {value}: power (all trials) {result.power:.4f} "
+                     f"(MCSE {result.mcse:.4f}), {replicates} replicates{failed}")
         self.seen[(value, replicates)] = result
         return result
 
@@ -181,8 +186,9 @@ def _bracket(sim: Simulator, start: int, n: int, target: float, lower: int, uppe
 
 
 def _solution(parameter, ev: Evaluation, cf, before, target, sim, settled: bool) -> Solution:
-    message = f"{parameter} = {ev.value}: simulated power {ev.power:.4f} (MCSE {ev.mcse:.4f}, " \
-              f"{ev.replicates} replicates); closed form {cf}"
+    failed = f", {ev.failed} failed analyses counted as no rejection" if ev.failed else ""
+    message = f"{parameter} = {ev.value}: power (all trials) {ev.power:.4f} " \
+              f"(MCSE {ev.mcse:.4f}, {ev.replicates} replicates{failed}); closed form {cf}"
     if not settled:
         shown = [e for e in (before, ev) if e is not None]
         detail = "; ".join(f"{parameter} = {e.value}: {e.power:.4f} (MCSE {e.mcse:.4f})"
@@ -190,7 +196,7 @@ def _solution(parameter, ev: Evaluation, cf, before, target, sim, settled: bool)
         message += f". Ambiguous at the replicate cap: {detail}; the answer and the value " \
                    f"below it are not both more than 2 MCSE from the target {target:g}"
     return Solution(parameter, ev.value, ev.power, ev.mcse, cf, ev.replicates, not settled,
-                    message, tuple(v for v in sim.seen.values() if v is not None))
+                    message, tuple(v for v in sim.seen.values() if v is not None), ev.failed)
 
 
 def _unreached(parameter, cf, n, sim) -> Solution:

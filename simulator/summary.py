@@ -38,7 +38,22 @@ def columns_from_rows(header: Sequence[str], rows: Sequence[Sequence[str]]) -> d
 
 
 def summary_columns(swept_keys: Sequence[str]) -> list[str]:
-    return [*swept_keys, "estimator", "estimand", *COLUMNS, *MEANS, "is_target"]
+    return [*swept_keys, "estimator", "estimand", *COLUMNS, *MEANS, "is_target",
+            "means_based_on"]
+
+
+def diagnostic_means(data: Mapping[str, np.ndarray], sel: np.ndarray) -> dict:
+    """The MEANS over the selected replicates whose diagnostic is finite (nan when none is),
+    and ``means_based_on``: for each mean that leaves replicates out, "name n/N" ("all" when
+    every mean uses all N replicates), so a missing diagnostic is never silently dropped."""
+    out, partial, total = {}, [], int(sel.sum())
+    for label, col in MEANS.items():
+        values = data[col][sel]
+        finite = np.isfinite(values)
+        out[label] = float(values[finite].mean()) if finite.any() else np.nan
+        if finite.sum() < total:
+            partial.append(f"{label} {int(finite.sum())}/{total}")
+    return {**out, "means_based_on": "; ".join(partial) or "all"}
 
 
 def summarise(data: Mapping[str, np.ndarray], points, estimators: Sequence[str],
@@ -56,8 +71,7 @@ def summarise(data: Mapping[str, np.ndarray], points, estimators: Sequence[str],
             sel = at_point & (data["estimator"] == name)
             if not sel.any():
                 continue
-            extras = {label: float(np.nanmean(data[col][sel])) if np.isfinite(data[col][sel]).any()
-                      else np.nan for label, col in MEANS.items()}
+            extras = diagnostic_means(data, sel)
             for estimand, truth_col in ESTIMANDS.items():
                 truth = float(np.mean(data[truth_col][sel]))
                 perf = performance(data["estimate"][sel], data["se"][sel], data["ci_low"][sel],

@@ -1,6 +1,6 @@
 """Month-by-month summaries of a few simulated trials of one design point, for the timeline plot.
 
-Replicate r of design point d is drawn with ``simulate_replicate(scenario, d, r)`` from its own
+Replicate r of design point d is drawn with ``simulate_replicate(scenario, r)`` from its own
 seed streams (simulator/seeds.py), so the replicates shown are the run's first ones.
 Every array is indexed (replicate, arm, month) with arm 0 = control, 1 = intervention.
 """
@@ -70,7 +70,7 @@ def replicate_timeline(rep: Replicate) -> dict[str, np.ndarray]:
 def timeline_data(scenario: Scenario, design_point: int = 0, replicates: int = 20) -> TimelineData:
     """Simulate replicates 0..replicates-1 of the design point and stack their monthly arrays."""
     point = design_points(scenario)[design_point]
-    parts = [replicate_timeline(simulate_replicate(point.scenario, point.index, r))
+    parts = [replicate_timeline(simulate_replicate(point.scenario, r))
              for r in range(replicates)]
     stack = {k: np.stack([p[k] for p in parts]) for k in parts[0] if k != "months"}
     return TimelineData(months=parts[0]["months"], design_point=point.index,

@@ -46,8 +46,13 @@ def test_degenerate_cases():
     assert out["imbalance_max_smd"] == 0.0 and out["team_type_all_in_one_arm"] == 0
     separated = {"team_type": np.array(["cmht", "cmht", "recovery", "recovery"])}
     out = balance_diagnostics(separated, arm[[0, 2, 1, 3]])
-    assert out["imbalance_max_smd"] == math.inf and out["team_type_all_in_one_arm"] == 1
-    assert standardised_difference(np.array([1.0, 1, 0, 0]), np.array([1, 1, 0, 0])) == math.inf
+    # complete separation: the difference 1 over the SD of (1, 1, 0, 0) over all teams, sqrt(1/3)
+    assert out["imbalance_max_smd"] == pytest.approx(math.sqrt(3), rel=1e-15)
+    assert out["team_type_all_in_one_arm"] == 1
+    assert standardised_difference(np.array([1.0, 1, 0, 0]), np.array([1, 1, 0, 0])) == \
+        pytest.approx(math.sqrt(3), rel=1e-15)
+    assert standardised_difference(np.array([0.0, 0, 1, 1]), np.array([1, 1, 0, 0])) == \
+        pytest.approx(-math.sqrt(3), rel=1e-15)
     assert math.isnan(balance_diagnostics(constant, np.ones(4))["imbalance_max_smd"])
     singles = {"team_type": np.array(["cmht", "cmht", "recovery", "early"])}
     assert balance_diagnostics(singles, np.array([1, 0, 1, 0]))["team_type_all_in_one_arm"] == 0

@@ -77,7 +77,7 @@ def test_team_type_effects_add_between_team_variance():
 
 def test_mean_field_itt_matches_simulated_truth():
     s = load_scenario("scenarios/refocus.yaml")
-    truth = np.array([simulate_replicate(s, 0, r).outcomes.true_itt for r in range(40)])
+    truth = np.array([simulate_replicate(s, r).outcomes.true_itt for r in range(40)])
     expected = closed_form_power(s)["expected_itt_effect"]
     assert abs(truth.mean() - expected) < 4 * truth.std(ddof=1) / math.sqrt(truth.size) + 0.02
 

@@ -60,7 +60,7 @@ def test_patients_are_conserved_and_counted_by_cause(seed, mechanism, transfer, 
                         "reconfiguration": {"scheduled": [{"month": 5, "teams": 1}],
                                             "disband_rate_per_team_year": 0.3,
                                             "patient_transfer_probability": transfer}})
-    rep = simulate_replicate(s, 0, seed % 7)
+    rep = simulate_replicate(s, seed % 7)
     d = rep.diagnostics
     assert d["patients_randomised"] == d["patients_analysed"] + d["patients_dropout"] + d["patients_lost"]
     assert d["patients_randomised"] == rep.world.patients.sum()

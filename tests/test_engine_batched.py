@@ -25,7 +25,7 @@ from simulator.cli import main
 from simulator.engine import WorkUnit, _run_batch, batch_fit, run_unit
 from simulator.replicate import simulate_replicate
 from simulator.scenario_file import parse_scenario
-from simulator.seeds import COMPONENTS, stream
+from simulator.seeds import COMPONENTS, label_word, stream
 from test_batched import random_trial
 
 # Unequal team sizes, dropout, two disbandings with transfers, stratified allocation (strata
@@ -83,10 +83,9 @@ def test_chunk_rows_match_the_per_trial_estimators():
     assert [(row[1], row[2]) for row in rows] == [(r, p.label) for r in range(10) for p in plan]
     converged = 0
     for r in range(10):
-        rep = simulate_replicate(scenario, 0, r)
-        rng = stream(scenario.seed, 0, r, "analysis")
+        rep = simulate_replicate(scenario, r)
         for p, row in zip(plan, rows[r * len(plan):(r + 1) * len(plan)]):
-            ref = run_analysis(rep.trial, p, rng=rng)
+            ref = run_analysis(rep.trial, p, rng=stream(scenario.seed, r, "analysis", p.label))
             assert row[:3] == [0, r, p.label]
             assert row[9] == int(ref.converged)
             assert row[10:12] == [rep.outcomes.true_itt, rep.outcomes.true_efficacy]
@@ -166,7 +165,7 @@ def pool() -> tuple:
     the engine's case, where a chunk's trials form one block."""
     scenario = dynamic_scenario()
     return (tuple(random_trial(seed) for seed in range(40))
-            + tuple(simulate_replicate(scenario, 0, r).trial for r in range(24)))
+            + tuple(simulate_replicate(scenario, r).trial for r in range(24)))
 
 
 @lru_cache(maxsize=None)
@@ -198,11 +197,14 @@ def test_a_trials_answer_does_not_depend_on_its_batch(data):
 
 @settings(max_examples=200, deadline=None)
 @given(seed=st.one_of(st.integers(0, 2**32 - 1), st.integers(0, 2**140)),
-       d=st.integers(0, 2**33), r=st.integers(0, 10**7), component=st.sampled_from(COMPONENTS))
-def test_streams_are_the_seed_sequence_streams(seed, d, r, component):
-    ref = np.random.Generator(np.random.PCG64(np.random.SeedSequence(
-        seed, spawn_key=(d, r, COMPONENTS.index(component)))))
-    got = stream(seed, d, r, component)
+       r=st.one_of(st.integers(0, 10**7), st.integers(0, 2**40)),
+       component=st.sampled_from(COMPONENTS),
+       label=st.one_of(st.none(), st.text(min_size=1, max_size=30)))
+def test_streams_are_the_seed_sequence_streams(seed, r, component, label):
+    key = (r, COMPONENTS.index(component)) if label is None else \
+        (r, COMPONENTS.index(component), label_word(label))
+    ref = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=key)))
+    got = stream(seed, r, component, label)
     assert got.bit_generator.state == ref.bit_generator.state
     assert got.integers(0, 2**63, 4).tolist() == ref.integers(0, 2**63, 4).tolist()
 

@@ -77,7 +77,7 @@ def test_fuzzed_scenarios_run_or_fail_validation_cleanly(edits, tmp_path_factory
 def _edge(overrides, replicate=0):
     base = {"name": "edge", "analysis": {"estimators": list(ESTIMATORS)}}
     s = parse_scenario({**base, **overrides})
-    rep = simulate_replicate(s, 0, replicate)
+    rep = simulate_replicate(s, replicate)
     return rep, analyse(rep.trial, s.analysis.estimators, AnalysisOptions(),
                         rng=np.random.default_rng(0))
 

@@ -29,7 +29,8 @@ def _run(estimate, se=None, *, truth, half_width=None, p_value=None, converged=N
 
 def test_field_order_matches_summary_contract():
     assert COLUMNS[: len(SUMMARY_CONTRACT)] == SUMMARY_CONTRACT
-    assert set(COLUMNS[len(SUMMARY_CONTRACT):]) == {"relerr_modse_mcse", "modse_mcse", "rmse_mcse"}
+    assert set(COLUMNS[len(SUMMARY_CONTRACT):]) == {"relerr_modse_mcse", "modse_mcse", "rmse_mcse",
+                                                     "rejection_all", "rejection_all_mcse"}
 
 
 def test_hand_computed_bias_empse_rmse():
@@ -71,10 +72,21 @@ def test_non_converged_and_non_finite_rows_are_excluded_and_counted():
     clean = _run([1, 2, 3, 4], truth=2)
     assert (full.n_sim, full.n_failed) == (4, 3)
     for name in COLUMNS:
-        if name != "n_failed":
+        if name not in ("n_failed", "rejection_all", "rejection_all_mcse"):
             assert getattr(full, name) == pytest.approx(getattr(clean, name)), name
     nan_estimate = _run([1, 2, np.nan], truth=2)
     assert (nan_estimate.n_sim, nan_estimate.n_failed) == (2, 1)
+
+
+def test_power_over_all_trials_counts_failed_fits_as_no_rejection():
+    # 6 trials: 4 fits, 3 of them reject; a failed fit with p 0.001 and a nan-SE fit never count.
+    r = _run([1, 2, 3, 4, 5, 6], se=[1, 1, 1, 1, 1, np.nan], truth=2,
+             p_value=[0.01, 0.02, 0.03, 0.5, 0.001, 0.001],
+             converged=[True, True, True, True, False, True])
+    assert (r.n_sim, r.n_failed) == (4, 2)
+    assert r.rejection == pytest.approx(3 / 4)
+    assert r.rejection_all == pytest.approx(3 / 6)
+    assert r.rejection_all_mcse == pytest.approx(math.sqrt(0.5 * 0.5 / 6))
 
 
 def test_all_failed_gives_nan_without_error_or_warning():
@@ -82,8 +94,10 @@ def test_all_failed_gives_nan_without_error_or_warning():
         warnings.simplefilter("error")
         r = _run([1.0, 2.0, 3.0], truth=0.0, converged=[False, False, False])
     assert (r.n_sim, r.n_failed) == (0, 3)
+    assert (r.rejection_all, r.rejection_all_mcse) == (0.0, 0.0)   # no trial rejected
     for name in COLUMNS[3:]:
-        assert math.isnan(getattr(r, name)), name
+        if not name.startswith("rejection_all"):
+            assert math.isnan(getattr(r, name)), name
 
 
 def test_single_replicate_gives_nan_where_undefined():
@@ -163,3 +177,18 @@ def test_shifting_estimates_shifts_bias_exactly(data, c):
     if before.n_sim > 1:  # MSE = (n - 1) / n * empse^2 + bias^2
         assert after.rmse**2 == pytest.approx(before.empse**2 * (before.n_sim - 1) / before.n_sim
                                               + after.bias**2, rel=1e-9, abs=1e-9)
+
+
+def test_diagnostic_means_say_how_many_replicates_they_use():
+    from simulator.summary import diagnostic_means, MEANS
+
+    n = 5
+    data = {col: np.arange(n, dtype=float) for col in MEANS.values()}
+    data["mean_fidelity_int"] = np.array([0.5, np.nan, 0.7, np.nan, 0.9])
+    sel = np.ones(n, bool)
+    out = diagnostic_means(data, sel)
+    assert out["mean_fidelity_int"] == pytest.approx(0.7)
+    assert out["means_based_on"] == "mean_fidelity_int 3/5"
+    assert out["mean_patients_analysed"] == 2.0
+    full = diagnostic_means({col: np.ones(n) for col in MEANS.values()}, sel)
+    assert full["means_based_on"] == "all"

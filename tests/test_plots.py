@@ -14,10 +14,15 @@ from simulator.timeline_summary import timeline_data
 ESTIMATORS = ("mixed_ancova", "cluster_summary")
 
 
-def _row(swept: dict, estimator: str, estimand: str = "itt", power: float = 0.5) -> dict:
+def _row(swept: dict, estimator: str, estimand: str = "itt", power: float = 0.5,
+         failed: int = 0) -> dict:
+    """A summary row of 100 trials of which ``failed`` failed: the successful fits reject at
+    rate ``power``, so power over all trials is power · (100 − failed) / 100."""
+    n = 100 - failed
     return {**swept, "estimator": estimator, "estimand": estimand, "true_value": 1.0,
-            "n_sim": 100, "n_failed": 0, "bias": 0.01, "bias_mcse": 0.02, "coverage": 0.95,
-            "coverage_mcse": 0.02, "rejection": power, "rejection_mcse": 0.05}
+            "n_sim": n, "n_failed": failed, "bias": 0.01, "bias_mcse": 0.02, "coverage": 0.95,
+            "coverage_mcse": 0.02, "rejection": power, "rejection_mcse": 0.05,
+            "rejection_all": power * n / 100, "rejection_all_mcse": 0.05}
 
 
 def _summary(grid: dict) -> list[dict]:
@@ -120,3 +125,14 @@ def test_balance_plot_has_one_box_per_design_point():
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["simple", "stratified", "constrained"]
     assert len(ax.lines) >= 3 * 5   # whiskers, caps, median per box
+
+
+def test_power_is_over_all_trials_and_failures_are_named():
+    summary = [_row({"trial.teams": k}, "mixed_ancova", power=0.8, failed=20 if k == 20 else 0)
+               for k in (10, 20)]
+    fig = plot_power_curve(summary, ["trial.teams"], alpha=0.05)
+    (ax,) = _visible(fig)
+    line = next(ln for ln in ax.lines if ln.get_marker() == "o")
+    assert list(line.get_ydata()) == [0.8, 0.8 * 80 / 100]
+    assert [t.get_text() for t in ax.texts] == ["20 failed"]
+    assert "all trials" in ax.get_ylabel()

@@ -192,3 +192,30 @@ def test_validate_reports_the_constrained_space(write_yaml, capsys):
     kept = int(re.search(r"kept (\d+) of 252 candidate allocations \(all\)", out).group(1))
     assert 50 <= kept <= 60   # the best 20 % of C(10, 5) = 252, ties at the cutoff kept
     assert "pairs of teams in the same arm in" in out
+
+
+def test_default_team_type_effects_apply_only_to_listed_types(write_yaml, capsys):
+    path = write_yaml("name: x\ntrial:\n  team_types: {cmht: 0.7, early_intervention: 0.3}\n")
+    assert main(["validate", str(path)]) == 0
+    assert load_scenario(path).outcome.team_type_effects == {}
+    mixed = parse_scenario({"name": "x", "trial": {"team_types": {"cmht": 0.8,
+                                                                   "assertive_outreach": 0.2}}})
+    assert mixed.outcome.team_type_effects == {"assertive_outreach": -3.0}
+    assert parse_scenario({"name": "x"}).outcome.team_type_effects == {
+        "assertive_outreach": -3.0, "supported_accommodation": -2.0}
+
+
+def test_an_effect_written_for_a_missing_type_is_still_an_error():
+    with pytest.raises(ScenarioError) as err:
+        parse_scenario({"name": "x", "trial": {"team_types": {"cmht": 1.0}},
+                        "outcome": {"team_type_effects": {"recovery": 1.0}}})
+    assert any("outcome.team_type_effects.recovery" in p for p in err.value.problems)
+
+
+def test_each_problem_is_reported_once_without_a_sweep(write_yaml, capsys):
+    path = write_yaml("name: x\ntrial: {teams: 2, months: -1}\noutcome: {icc: 2}\n")
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("  ")]
+    assert len(lines) == len(set(lines)) == 3
+    assert "sweep" not in err

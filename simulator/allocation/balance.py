@@ -4,9 +4,10 @@ The standardised mean difference of a covariate x between arms is
 (mean1 - mean0) / sqrt((var1 + var0) / 2), with sample variances (ddof = 1; an arm holding a
 single team contributes variance 0) (Austin 2009, Stat Med 28:3083). Each category of a
 categorical covariate enters as a 0/1 indicator with the same formula. When both arms are
-constant in x the SMD is 0 if the means are equal and +/-inf if they differ (complete
-separation, e.g. every team of a type in one arm); the maximum is then inf. An arm with no
-teams gives nan.
+constant in x (complete separation, e.g. every team of a type in one arm) the pooled
+within-arm SD is 0, and the difference is standardised by the SD of x over all teams
+(ddof = 1) instead, so the SMD stays finite; a covariate constant over all teams has SMD 0.
+An arm with no teams gives nan (honestly missing).
 """
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ def standardised_difference(x: np.ndarray, arm: np.ndarray) -> float:
     pooled = math.sqrt((_arm_variance(x1) + _arm_variance(x0)) / 2)
     scale = 1e-12 * max(float(np.abs(x).max()), 1.0)
     if pooled <= scale:
-        return 0.0 if abs(diff) <= scale else math.copysign(math.inf, diff)
+        overall = math.sqrt(_arm_variance(x))
+        return 0.0 if abs(diff) <= scale or overall <= scale else diff / overall
     return diff / pooled
 
 
@@ -73,8 +75,12 @@ def _max_abs_smd(x: np.ndarray, stats1, stats0) -> float:
     pooled = np.sqrt((v1 + v0) / 2)
     scale = 1e-12 * np.maximum(np.abs(x).max(1), 1.0)
     small = pooled <= scale
-    smd = np.where(small, np.where(np.abs(diff) <= scale, 0.0, np.copysign(math.inf, diff)),
-                   diff / np.where(small, 1.0, pooled))
+    if small.any():   # separated rows: standardise by the SD over all teams (docstring)
+        overall = np.sqrt(_arm_stats(np.ascontiguousarray(x))[2])
+        flat = small & ((np.abs(diff) <= scale) | (overall <= scale))
+        pooled = np.where(small, np.where(flat, 1.0, overall), pooled)
+        diff = np.where(flat, 0.0, diff)
+    smd = diff / pooled
     return math.nan if np.isnan(smd).any() else float(np.abs(smd).max())
 
 
