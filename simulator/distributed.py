@@ -2,6 +2,14 @@
 ``crtsim[distributed]``). Connects to ``--scheduler ADDRESS`` or starts a LocalCluster.
 
 Results are identical to the serial executor: each unit draws only from its own seed streams.
+
+A LocalCluster's worker processes exit when this process dies, whatever the signal: distributed
+hands each one the read end of a pipe that only this process holds open, and the worker exits
+(``os._exit``) when it closes (``distributed.process.AsyncProcess``). tests/test_resume.py kills a
+dask run with SIGKILL and checks that nothing is left. We add no parent-death signal of our own:
+distributed starts workers from helper threads, and Linux sends that signal when the starting
+thread ends, not only the process. Workers of a cluster given by ``--scheduler`` are not ours and
+keep running.
 """
 from __future__ import annotations
 

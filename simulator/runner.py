@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import concurrent.futures as cf
+import multiprocessing
 import os
 import sys
 import time
@@ -17,6 +18,7 @@ from .scenario import Scenario
 from .scenario_file import design_points
 from .store import ChunkStore
 from .summary import columns_from_rows, summarise
+from .workers import die_with_parent
 
 DEFAULT_CHUNK = 25
 
@@ -47,8 +49,18 @@ def _serial(units):
         yield unit, run_unit(unit)
 
 
+def _pool_context():
+    """The default start method, except that workers must be this process's own children (so
+    they can tell when it dies): a forkserver would stand between, so spawn instead."""
+    context = multiprocessing.get_context()
+    if context.get_start_method() == "forkserver":
+        return multiprocessing.get_context("spawn")
+    return context
+
+
 def _local(units, workers):
-    with cf.ProcessPoolExecutor(max_workers=workers) as pool:
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context(),
+                                initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
         futures = {pool.submit(run_unit, u): u for u in units}
         try:
             for fut in cf.as_completed(futures):
