@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .files import csv_text, format_cell, write_atomic
 from .scenario import Scenario
+from .store import code_hash
 from .summary import summary_columns
 
 
@@ -38,6 +39,7 @@ def write_run_json(out_dir: Path, scenario: Scenario, result, settings) -> Path:
         "executor": settings.executor,
         "workers": settings.workers,
         "chunk_size": settings.chunk_size,
+        "code_hash": code_hash(),
         "wall_seconds": round(result.seconds, 3),
         "replicates_computed": result.computed_replicates,
         "replicates_total": result.total_replicates,
