@@ -5,7 +5,7 @@ numeric columns are bool, int or float arrays without missing values.
 """
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -86,3 +86,48 @@ def expanded_columns(covariates: Mapping[str, np.ndarray],
             blocks.append(col.astype(float)[:, None])
             labels.append(name)
     return np.hstack(blocks), labels
+
+
+def factor_levels(column: np.ndarray, levels: Sequence | None = None) -> np.ndarray:
+    """Levels of a categorical column, reference level first: R's ``factor(x)``.
+
+    Without ``levels`` they are the sorted distinct values (numpy's code-point order, which is
+    R's in the C locale; R in another locale may order mixed-case strings differently). Given
+    ``levels`` (like R's ``factor(x, levels = ...)``), every value must be one of them; levels
+    absent from the column are dropped, as ``model.matrix(~factor(x))`` does.
+    """
+    col = np.asarray(column)
+    if levels is None:
+        return np.unique(col)
+    wanted = np.asarray(levels)
+    unknown = sorted(set(np.unique(col).tolist()) - set(wanted.tolist()))
+    if unknown:
+        raise ValueError(f"values {unknown} are not among the levels {wanted.tolist()}")
+    return wanted[np.isin(wanted, col)]
+
+
+def dummy_columns(covariates: Mapping[str, np.ndarray], names: Iterable[str], *,
+                  categorical: Iterable[str] = (),
+                  levels: Mapping[str, Sequence] | None = None
+                  ) -> tuple[np.ndarray, list[str], list[str]]:
+    """(K, p) float matrix, labels and source covariate of each column, coded as cvcrand's
+    ``cvrall`` codes them (cvcrand 0.1.1, R/cvrall.R: ``model.matrix(~factor(x))[, -1]``).
+
+    A column is categorical if it holds strings or is named in ``categorical``; it becomes one
+    0/1 dummy per level except the first (see :func:`factor_levels`), labelled ``name=level``.
+    Column order is cvrall's: the numeric covariates in ``names`` order, then the dummies of
+    each categorical covariate in ``names`` order.
+    """
+    names, categorical = tuple(names), set(categorical)
+    k = check_covariates(covariates, names)
+    numeric = [n for n in names if n not in categorical and not is_categorical(covariates[n])]
+    blocks = [np.zeros((k, 0))] + [np.asarray(covariates[n], dtype=float)[:, None]
+                                   for n in numeric]
+    labels, sources = list(numeric), list(numeric)
+    for name in (n for n in names if n not in numeric):
+        col = np.asarray(covariates[name])
+        found = factor_levels(col, (levels or {}).get(name))[1:]
+        blocks.append((col[:, None] == found[None, :]).astype(float))
+        labels += [f"{name}={level}" for level in found]
+        sources += [name] * found.size
+    return np.hstack(blocks), labels, sources
