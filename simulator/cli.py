@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .scenario_file import ScenarioError, design_points, load_scenario
+from simulator.scenario.files import ScenarioError, design_points, load_scenario
 
 EXIT_USAGE = 2
 
@@ -22,7 +22,7 @@ def _print_errors(err: ScenarioError) -> int:
 
 
 def cmd_validate(args) -> int:
-    from .derived import derived_quantities
+    from simulator.planning.derived import derived_quantities
 
     scenario = load_scenario(args.scenario)
     points = design_points(scenario)
@@ -43,9 +43,9 @@ def cmd_validate(args) -> int:
 def allocation_summary(point) -> list[str]:
     """The allocation of replicate 0's world: for constrained randomisation the kept space and
     cvcrand's validity check (share of kept allocations with each pair of teams in one arm)."""
-    from .replicate import simulate_replicate
+    from simulator.montecarlo.engine import draw_replicate
 
-    info = simulate_replicate(point.scenario, 0).allocation.info
+    info = draw_replicate(point.scenario, 0).allocation.info
     if info.get("method") != "constrained":
         return []
     lines = [f"constrained allocation (replicate 0's world): kept {info['n_kept']} of "
@@ -59,8 +59,8 @@ def allocation_summary(point) -> list[str]:
 
 
 def cmd_draw(args) -> int:
-    from .draw import write_replicate
-    from .replicate import simulate_replicate
+    from simulator.outputs.draw import write_replicate
+    from simulator.montecarlo.engine import draw_replicate
 
     scenario = load_scenario(args.scenario)
     points = design_points(scenario)
@@ -68,7 +68,7 @@ def cmd_draw(args) -> int:
         print(f"--design-point {args.design_point}: the scenario has design points 0..{len(points) - 1}",
               file=sys.stderr)
         return EXIT_USAGE
-    rep = simulate_replicate(points[args.design_point].scenario, args.replicate)
+    rep = draw_replicate(points[args.design_point].scenario, args.replicate)
     out = Path(args.out) if args.out else Path("outputs") / scenario.name / "draw" / \
         f"d{args.design_point}_r{args.replicate}"
     for path in write_replicate(rep, out):
@@ -81,10 +81,10 @@ def cmd_draw(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .outputs import summary_table, write_run_json, write_summary
-    from .runner import RunSettings, run_scenario
-    from .distributed import DaskUnavailable
-    from .store import StaleChunksError
+    from simulator.outputs.tables import summary_table, write_run_json, write_summary
+    from simulator.montecarlo.runner import RunSettings, run_scenario
+    from simulator.montecarlo.executors import DaskUnavailable
+    from simulator.montecarlo.store import StaleChunksError
 
     scenario = _with_overrides(load_scenario(args.scenario), args)
     out = Path(args.out) if args.out else Path("outputs") / scenario.name
@@ -114,13 +114,13 @@ def cmd_run(args) -> int:
 
 def _plots(out: Path, scenario, result) -> list[Path]:
     """power_curve.png, bias_coverage.png and timeline.png; returns the files written."""
-    from .report import draw_plots
+    from simulator.outputs.report import draw_plots
 
     return draw_plots(out, scenario, result.summary, result.swept_keys, timeline=True)
 
 
 def _report(out: Path, scenario, result, images: list[Path]) -> None:
-    from .report import read_run_info, write_report
+    from simulator.outputs.report import read_run_info, write_report
 
     write_report(out, scenario, result.summary, result.swept_keys, read_run_info(out), images)
 
@@ -128,7 +128,7 @@ def _report(out: Path, scenario, result, images: list[Path]) -> None:
 def cmd_power(args) -> int:
     import json
 
-    from .closed_form import closed_form_rows, power_table
+    from simulator.planning.closed_form import closed_form_rows, power_table
 
     scenario = load_scenario(args.scenario)
     rows = closed_form_rows(scenario, estimator=args.estimator)
@@ -146,7 +146,7 @@ def cmd_power(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import rebuild_report
+    from simulator.outputs.report import rebuild_report
 
     out = Path(args.output_dir)
     missing = [f for f in ("summary.csv", "run.json") if not (out / f).exists()]
@@ -158,7 +158,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_solve(args) -> int:
-    from .solver import solve
+    from simulator.planning.solver import solve
 
     scenario = load_scenario(args.scenario)
     if scenario.sweep:
@@ -189,7 +189,7 @@ def _with_overrides(scenario, args):
         update["seed"] = args.seed
     if not update:
         return scenario
-    from .scenario_file import parse_scenario
+    from simulator.scenario.files import parse_scenario
     return parse_scenario({**scenario.model_dump(mode="json"), **update}, args.scenario)
 
 
@@ -244,8 +244,8 @@ def _fraction(text: str) -> float:
 
 
 def _add_power_solve_report(sub) -> None:
-    from .scenario import EstimatorName
-    from .solver import VARIABLES
+    from simulator.scenario.schema import EstimatorName
+    from simulator.planning.solver import VARIABLES
 
     estimators = EstimatorName.__args__
     p = sub.add_parser("power", help="closed-form power for each design point, instant")

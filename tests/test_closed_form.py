@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from simulator.cli import main
-from simulator.closed_form import closed_form_curve, closed_form_power, closed_form_rows
-from simulator.expected_exposure import expected_exposure, expected_itt
-from simulator.power import Assumptions, BaselineCorrelations, power_at
-from simulator.replicate import simulate_replicate
-from simulator.runner import RunSettings, run_scenario
-from simulator.scenario_file import load_scenario, parse_scenario
+from simulator.planning.closed_form import closed_form_curve, closed_form_power, closed_form_rows
+from simulator.planning.expected_exposure import expected_exposure, expected_itt
+from simulator.planning.power import Assumptions, BaselineCorrelations, power_at
+from simulator.montecarlo.engine import draw_replicate
+from simulator.montecarlo.runner import RunSettings, run_scenario
+from simulator.scenario.files import load_scenario, parse_scenario
 from test_engine import NO_DYNAMICS, cluster_t_power   # shared no-dynamics design and its t power
 
 
@@ -77,7 +77,7 @@ def test_team_type_effects_add_between_team_variance():
 
 def test_mean_field_itt_matches_simulated_truth():
     s = load_scenario("scenarios/refocus.yaml")
-    truth = np.array([simulate_replicate(s, r).outcomes.true_itt for r in range(40)])
+    truth = np.array([draw_replicate(s, r).outcomes.true_itt for r in range(40)])
     expected = closed_form_power(s)["expected_itt_effect"]
     assert abs(truth.mean() - expected) < 4 * truth.std(ddof=1) / math.sqrt(truth.size) + 0.02
 

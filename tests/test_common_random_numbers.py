@@ -2,9 +2,9 @@
 numbers never depend on which other estimators run (seeds module docstring)."""
 import numpy as np
 
-from simulator.engine import WorkUnit, replicate_columns, run_unit
-from simulator.replicate import simulate_replicate
-from simulator.scenario_file import design_points, parse_scenario
+from simulator.montecarlo.engine import WorkUnit, replicate_columns, run_unit
+from simulator.montecarlo.engine import draw_replicate
+from simulator.scenario.files import design_points, parse_scenario
 
 BASE = {"name": "crn", "seed": 11, "replicates": 6, "trial": {"teams": 10},
         "reconfiguration": {"disband_rate_per_team_year": 0.3},
@@ -37,7 +37,7 @@ def test_design_points_differing_only_in_effect_share_worlds_and_allocations():
     points = design_points(parse_scenario(
         {**BASE, "sweep": {"intervention.effect_at_full_implementation": [0.0, 3.0]}}))
     for r in range(4):
-        null, alt = (simulate_replicate(p.scenario, r) for p in points)
+        null, alt = (draw_replicate(p.scenario, r) for p in points)
         assert np.array_equal(null.world.baseline, alt.world.baseline)
         assert np.array_equal(null.arm, alt.arm)
         assert null.diagnostics["patients_randomised"] == alt.diagnostics["patients_randomised"]
@@ -50,7 +50,7 @@ def test_design_points_differing_only_in_effect_share_worlds_and_allocations():
 
 def test_distinct_replicates_draw_distinct_worlds():
     point = design_points(parse_scenario(BASE))[0]
-    first, second = (simulate_replicate(point.scenario, r) for r in (0, 1))
+    first, second = (draw_replicate(point.scenario, r) for r in (0, 1))
     assert not np.array_equal(first.world.baseline[:5], second.world.baseline[:5])
 
 

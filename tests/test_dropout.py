@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from simulator.dropout import baseline_rate, draw_dropout
-from simulator.replicate import simulate_replicate
-from simulator.scenario_file import parse_scenario
+from simulator.model.dropout import baseline_rate, draw_dropout
+from simulator.montecarlo.engine import draw_replicate
+from simulator.scenario.files import parse_scenario
 
 
 def _spec(**kw):
@@ -60,7 +60,7 @@ def test_patients_are_conserved_and_counted_by_cause(seed, mechanism, transfer, 
                         "reconfiguration": {"scheduled": [{"month": 5, "teams": 1}],
                                             "disband_rate_per_team_year": 0.3,
                                             "patient_transfer_probability": transfer}})
-    rep = simulate_replicate(s, seed % 7)
+    rep = draw_replicate(s, seed % 7)
     d = rep.diagnostics
     assert d["patients_randomised"] == d["patients_analysed"] + d["patients_dropout"] + d["patients_lost"]
     assert d["patients_randomised"] == rep.world.patients.sum()

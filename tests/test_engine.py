@@ -5,8 +5,8 @@ import pytest
 from scipy import stats
 
 from simulator.cli import main
-from simulator.runner import RunSettings, run_scenario
-from simulator.scenario_file import parse_scenario
+from simulator.montecarlo.runner import RunSettings, run_scenario
+from simulator.scenario.files import parse_scenario
 
 NO_DYNAMICS = {
     "trial": {"team_types": {"cmht": 1.0}, "patients_per_team": {"mean": 10, "cv": 0.0}},

@@ -22,10 +22,10 @@ from simulator.allocation.covariates import expanded_columns
 from simulator.analysis.batched import cluster_summary_batch, mixed_ancova_batch
 from simulator.analysis.registry import AnalysisOptions, PlannedAnalysis, analysis_plan, run_analysis
 from simulator.cli import main
-from simulator.engine import WorkUnit, _run_batch, batch_fit, run_unit
-from simulator.replicate import simulate_replicate
-from simulator.scenario_file import parse_scenario
-from simulator.seeds import COMPONENTS, label_word, stream
+from simulator.montecarlo.engine import WorkUnit, _run_batch, batch_fit, run_unit
+from simulator.montecarlo.engine import draw_replicate
+from simulator.scenario.files import parse_scenario
+from simulator.montecarlo.seeds import COMPONENTS, label_word, stream
 from test_batched import random_trial
 
 # Unequal team sizes, dropout, two disbandings with transfers, stratified allocation (strata
@@ -83,7 +83,7 @@ def test_chunk_rows_match_the_per_trial_estimators():
     assert [(row[1], row[2]) for row in rows] == [(r, p.label) for r in range(10) for p in plan]
     converged = 0
     for r in range(10):
-        rep = simulate_replicate(scenario, r)
+        rep = draw_replicate(scenario, r)
         for p, row in zip(plan, rows[r * len(plan):(r + 1) * len(plan)]):
             ref = run_analysis(rep.trial, p, rng=stream(scenario.seed, r, "analysis", p.label))
             assert row[:3] == [0, r, p.label]
@@ -165,7 +165,7 @@ def pool() -> tuple:
     the engine's case, where a chunk's trials form one block."""
     scenario = dynamic_scenario()
     return (tuple(random_trial(seed) for seed in range(40))
-            + tuple(simulate_replicate(scenario, r).trial for r in range(24)))
+            + tuple(draw_replicate(scenario, r).trial for r in range(24)))
 
 
 @lru_cache(maxsize=None)

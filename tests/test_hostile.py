@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from simulator.analysis.records import Estimate
 from simulator.analysis.registry import ESTIMATORS, AnalysisOptions, analyse
 from simulator.cli import main
-from simulator.replicate import simulate_replicate
-from simulator.scenario_file import parse_scenario
+from simulator.montecarlo.engine import draw_replicate
+from simulator.scenario.files import parse_scenario
 
 LEAVES = [
     "trial.teams", "trial.intervention_share", "trial.sites", "trial.team_types",
@@ -77,7 +77,7 @@ def test_fuzzed_scenarios_run_or_fail_validation_cleanly(edits, tmp_path_factory
 def _edge(overrides, replicate=0):
     base = {"name": "edge", "analysis": {"estimators": list(ESTIMATORS)}}
     s = parse_scenario({**base, **overrides})
-    rep = simulate_replicate(s, replicate)
+    rep = draw_replicate(s, replicate)
     return rep, analyse(rep.trial, s.analysis.estimators, AnalysisOptions(),
                         rng=np.random.default_rng(0))
 
@@ -104,7 +104,7 @@ def test_two_teams_in_total_gives_failed_records_and_the_run_completes(tmp_path)
     """Validation asks for 2 teams per arm, so build the world past it, as a library user might."""
     s = parse_scenario({"name": "two", "replicates": 3, "trial": {"teams": 4}})
     s = s.model_copy(update={"trial": s.trial.model_copy(update={"teams": 2})})
-    from simulator.runner import RunSettings, run_scenario
+    from simulator.montecarlo.runner import RunSettings, run_scenario
     result = run_scenario(s, RunSettings(out_dir=tmp_path, executor="serial", quiet=True))
     assert result.summary and all(r["n_failed"] == 3 and r["n_sim"] == 0 for r in result.summary)
 

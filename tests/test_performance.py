@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.performance import COLUMNS, Performance, performance, performance_row
+from simulator.montecarlo.performance import COLUMNS, Performance, performance, performance_row
 
 SUMMARY_CONTRACT = ("true_value", "n_sim", "n_failed", "bias", "bias_mcse", "empse",
                     "empse_mcse", "modse", "relerr_modse", "rmse", "coverage", "coverage_mcse",
@@ -180,7 +180,7 @@ def test_shifting_estimates_shifts_bias_exactly(data, c):
 
 
 def test_diagnostic_means_say_how_many_replicates_they_use():
-    from simulator.summary import diagnostic_means, MEANS
+    from simulator.montecarlo.summary import diagnostic_means, MEANS
 
     n = 5
     data = {col: np.arange(n, dtype=float) for col in MEANS.values()}

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from simulator.power import (
+from simulator.planning.power import (
     Assumptions,
     BaselineCorrelations,
     baseline_factor,

@@ -144,7 +144,7 @@ def test_chunks_of_other_code_are_refused_until_fresh(tmp_path):
 
     assert run().returncode == 0
     before = json.loads(manifest.read_text())
-    with open(code / "simulator" / "engine.py", "a") as fh:
+    with open(code / "simulator" / "montecarlo" / "engine.py", "a") as fh:
         fh.write("# an edit that changes no result still changes the code\n")
     refused = run()
     assert refused.returncode == 2, refused.stderr

@@ -6,9 +6,9 @@ import json
 import pytest
 
 from simulator.cli import main
-from simulator.closed_form import closed_form_power
-from simulator.scenario_file import parse_scenario
-from simulator.solver import closed_form_value, smallest_integer, solve, with_value
+from simulator.planning.closed_form import closed_form_power
+from simulator.scenario.files import parse_scenario
+from simulator.planning.solver import closed_form_value, smallest_integer, solve, with_value
 
 NO_DYNAMICS = ("name: solve\nseed: 3\nreplicates: 100\n"
                "trial: {teams: 10, team_types: {cmht: 1.0},\n"

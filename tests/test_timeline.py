@@ -5,9 +5,9 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings, strategies as st
 from scipy import stats
 
-from simulator.scenario_file import parse_scenario
-from simulator.timeline import run_timeline
-from simulator.world import build_world
+from simulator.scenario.files import parse_scenario
+from simulator.model.timeline import run_timeline
+from simulator.model.world import build_world
 
 
 def _run(overrides, seed=0, arm=None):

@@ -31,7 +31,7 @@ def _python(code, **kwargs):
 def test_linux_worker_asks_for_sigkill_when_its_parent_dies():
     code = """
         import ctypes, os
-        from simulator.workers import die_with_parent
+        from simulator.montecarlo.workers import die_with_parent
         die_with_parent(os.getppid())
         signal = ctypes.c_int()
         ctypes.CDLL(None).prctl(2, ctypes.byref(signal), 0, 0, 0)    # PR_GET_PDEATHSIG

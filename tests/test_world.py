@@ -3,9 +3,10 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from simulator.outcomes import untreated_followup
-from simulator.scenario_file import parse_scenario
-from simulator.world import build_world, category_counts, team_sizes
+from simulator.model.outcomes import untreated_followup
+from simulator.scenario.files import parse_scenario
+from simulator.model.world import build_world, team_sizes
+from simulator.scenario.counts import category_counts
 
 
 @given(n=st.integers(1, 300), weights=st.lists(st.floats(0.01, 1.0), min_size=1, max_size=8))

@@ -11,15 +11,16 @@ Public API::
 Schemes (simple, stratified, matched_pairs, minimisation, constrained) each offer
 ``draw(rng)``, ``resample(rng, n)`` and ``enumerate()`` (STYLE.md principle 6).
 """
-from .balance import balance_diagnostics
-from .constrained import ConstrainedScheme
-from .covariates import strata_codes
-from .matched_pairs import MatchedPairsScheme
-from .minimisation import MinimisationScheme
-from .schemes import AllocationScheme, allocate, build_scheme
-from .settings import METHODS, Allocation, AllocationSettings, intervention_count
-from .simple import SimpleScheme
-from .stratified import StratifiedScheme
+from simulator.allocation.balance import balance_diagnostics
+from simulator.allocation.constrained import ConstrainedScheme
+from simulator.allocation.covariates import strata_codes
+from simulator.allocation.matched_pairs import MatchedPairsScheme
+from simulator.allocation.minimisation import MinimisationScheme
+from simulator.allocation.schemes import AllocationScheme, allocate, build_scheme
+from simulator.allocation.settings import METHODS, Allocation, AllocationSettings
+from simulator.scenario.counts import intervention_count
+from simulator.allocation.simple import SimpleScheme
+from simulator.allocation.stratified import StratifiedScheme
 
 __all__ = [
     "METHODS", "Allocation", "AllocationScheme", "AllocationSettings", "ConstrainedScheme",

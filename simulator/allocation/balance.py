@@ -16,7 +16,7 @@ from typing import Mapping
 
 import numpy as np
 
-from .covariates import check_covariates, is_categorical
+from simulator.allocation.covariates import check_covariates, is_categorical
 
 
 def _arm_variance(values: np.ndarray) -> float:

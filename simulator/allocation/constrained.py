@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .scoring import keep_best, l2_scores, pair_concordance
-from .space import all_subsets, distinct_subsets
+from simulator.allocation.scoring import keep_best, l2_scores, pair_concordance
+from simulator.allocation.space import all_subsets, distinct_subsets
 
 
 def candidate_allocations(rng: np.random.Generator, k: int, n: int,

@@ -10,14 +10,14 @@ from typing import Mapping, Protocol
 
 import numpy as np
 
-from .constrained import constrained_scheme
-from .covariates import check_covariates, level_codes, strata_codes
-from .matched_pairs import MatchedPairsScheme, check_pairable, pairing_order
-from .minimisation import MinimisationScheme
-from .scoring import balance_matrix
-from .settings import Allocation, AllocationSettings
-from .simple import SimpleScheme
-from .stratified import StratifiedScheme
+from simulator.allocation.constrained import constrained_scheme
+from simulator.allocation.covariates import check_covariates, level_codes, strata_codes
+from simulator.allocation.matched_pairs import MatchedPairsScheme, check_pairable, pairing_order
+from simulator.allocation.minimisation import MinimisationScheme
+from simulator.allocation.scoring import balance_matrix
+from simulator.allocation.settings import Allocation, AllocationSettings
+from simulator.allocation.simple import SimpleScheme
+from simulator.allocation.stratified import StratifiedScheme
 
 
 class AllocationScheme(Protocol):

@@ -32,7 +32,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .covariates import dummy_columns, expanded_columns
+from simulator.allocation.covariates import dummy_columns, expanded_columns
 
 CHUNK = 65_536
 RELATIVE_TIE = 1e-9

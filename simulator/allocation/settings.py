@@ -6,7 +6,6 @@ re-draw from the same design (STYLE.md principle 6; randomizr's ``obtain_permuta
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,14 +93,3 @@ class Allocation:
         return int(self.arm.sum())
 
 
-def intervention_count(n_teams: int, share: float) -> int:
-    """Teams in the intervention arm: floor(share * K + 0.5), clipped to [1, K - 1].
-
-    27 teams at share 0.5 -> 14 (DESIGN.md: "14 vs 13 when odd"). Needs K >= 2 and share in [0, 1].
-    """
-    if isinstance(n_teams, bool) or int(n_teams) != n_teams or n_teams < 2:
-        raise ValueError(f"n_teams={n_teams!r}: need an integer >= 2 to form two arms")
-    if not 0 <= share <= 1:
-        raise ValueError(f"share={share!r}: must be in [0, 1]")
-    k = int(n_teams)
-    return int(min(max(math.floor(share * k + 0.5), 1), k - 1))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .space import all_subsets, random_subsets
+from simulator.allocation.space import all_subsets, random_subsets
 
 
 @dataclass(frozen=True, eq=False)

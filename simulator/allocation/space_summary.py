@@ -24,10 +24,10 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .covariates import is_categorical
-from .scoring import (TIE_RULE, BalanceDesign, KeptSpace, cvcrand_l1_scores, cvcrand_l2_scores,
+from simulator.allocation.covariates import is_categorical
+from simulator.allocation.scoring import (TIE_RULE, BalanceDesign, KeptSpace, cvcrand_l1_scores, cvcrand_l2_scores,
                       kept_space, r_mean, r_sd)
-from .space import all_subsets, first_unique_rows, random_subsets
+from simulator.allocation.space import all_subsets, first_unique_rows, random_subsets
 
 METRICS = {"l1": cvcrand_l1_scores, "l2": cvcrand_l2_scores}
 QUANTILES = {"score_q05": 0.05, "score_q10": 0.10, "score_q20": 0.20, "score_q25": 0.25,

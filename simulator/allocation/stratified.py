@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .space import block_product, placed_subsets, ranks
+from simulator.allocation.space import block_product, placed_subsets, ranks
 
 
 def stratum_targets(sizes: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, int]:

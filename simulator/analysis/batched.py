@@ -35,11 +35,11 @@ from typing import Sequence
 
 import numpy as np
 
-from .batched_data import (_BLOCK, _CONSTANT, Analysed, EstimateArrays, analyse_teams,
+from simulator.analysis.batched_data import (_BLOCK, _CONSTANT, Analysed, EstimateArrays, analyse_teams,
                            t_estimates)
-from .batched_reml import _mv, _select, _sweep, batch_stats, fit_reml, satterthwaite_arm
-from .cluster import _ZERO_SD
-from .records import ObservedTrial
+from simulator.analysis.batched_reml import _mv, _select, _sweep, batch_stats, fit_reml, satterthwaite_arm
+from simulator.analysis.cluster import _ZERO_SD
+from simulator.analysis.records import ObservedTrial
 
 __all__ = ["BATCH_DF_METHODS", "EstimateArrays", "cluster_summary_batch", "mixed_ancova_batch"]
 

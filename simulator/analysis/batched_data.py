@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 from scipy import special
 
-from .records import Estimate, ObservedTrial
+from simulator.analysis.records import Estimate, ObservedTrial
 
 _CONSTANT = 1e-20  # baseline centred SS below this share of its raw SS: baseline constant
 _BLOCK = 1024      # trials per array block (bounds memory at ~50 MB for 30 teams)

@@ -8,8 +8,8 @@ from functools import cached_property
 
 import numpy as np
 
-from .batched_data import Analysed
-from .mixed import _EXACT_FIT, _FLAT, _GAMMA_GRID, _MAX_VIF, _NEWTON_MAX, _NEWTON_XTOL
+from simulator.analysis.batched_data import Analysed
+from simulator.analysis.mixed import _EXACT_FIT, _FLAT, _GAMMA_GRID, _MAX_VIF, _NEWTON_MAX, _NEWTON_XTOL
 
 def _inner(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Σ_k a_k b_k along the last axis (broadcasting the others): the product is laid out

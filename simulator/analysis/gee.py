@@ -38,7 +38,7 @@ from functools import cached_property
 import numpy as np
 
 from simulator.analysis.inference import t_estimate
-from .inference import ancova_design
+from simulator.analysis.inference import ancova_design
 from simulator.analysis.records import Estimate, ObservedTrial
 
 CORRECTIONS = {"none": 0.0, "kauermann_carroll": 0.5, "mancl_derouen": 1.0}

@@ -12,12 +12,12 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .cluster import cluster_summary, individual_ttest
-from .gee import gee_robust
-from .implementation import cace_iv, implementation_split
-from .mixed import mixed_ancova
-from .permutation import permutation_test
-from .records import Estimate, ObservedTrial
+from simulator.analysis.cluster import cluster_summary, individual_ttest
+from simulator.analysis.gee import gee_robust
+from simulator.analysis.implementation import cace_iv, implementation_split
+from simulator.analysis.mixed import mixed_ancova
+from simulator.analysis.permutation import permutation_test
+from simulator.analysis.records import Estimate, ObservedTrial
 
 
 @dataclass(frozen=True)

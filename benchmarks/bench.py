@@ -1,0 +1,141 @@
+"""``make bench``: throughput, peak memory and time per stage, written to outputs/bench/bench.csv.
+
+Cases: (a) a plain design — 14 teams per arm × 20 patients, ICC 0.05, no dynamics, mixed_ancova;
+(b) scenarios/refocus.yaml with full dynamics, mixed_ancova + cluster_summary. For each:
+replicates/s serial and with 2 workers, time per stage, and the ratio against a naive loop that
+fits statsmodels MixedLM per replicate on the same data. Peak RSS is measured on a separate
+``crtsim run`` of many replicates (results stream to disk).
+"""
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from simulator.analysis.registry import analysis_plan, run_analysis
+from simulator.montecarlo.engine import batch_fit
+from simulator.outputs.files import write_columns
+from simulator.model.replicate import StageClock
+from simulator.montecarlo.engine import draw_replicate
+from simulator.montecarlo.runner import RunSettings, run_scenario
+from simulator.scenario.files import load_scenario, parse_scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+PLAIN = {
+    "name": "bench_plain", "seed": 1,
+    "trial": {"teams": 28, "patients_per_team": {"mean": 20, "cv": 0.0}, "team_types": {"cmht": 1.0}},
+    "outcome": {"icc": 0.05, "team_type_effects": {}},
+    "intervention": {"attendance": 1.0, "session_months": [0], "sessions_to_train": 1},
+    "staff_turnover": {"annual_rate": 0.0}, "dropout": {"attrition": 0.0},
+    "analysis": {"estimators": ["mixed_ancova"]},
+}
+
+
+def cases() -> dict:
+    refocus = load_scenario(ROOT / "scenarios" / "refocus.yaml")
+    return {"plain": parse_scenario(PLAIN), "refocus": refocus}
+
+
+def throughput(scenario, replicates: int, executor: str, workers: int) -> float:
+    s = scenario.model_copy(update={"replicates": replicates})
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        run_scenario(s, RunSettings(out_dir=Path(tmp), executor=executor, workers=workers,
+                                    quiet=True, fresh=True))
+        return replicates / (time.perf_counter() - start)
+
+
+def stage_seconds(scenario, replicates: int, chunk: int = 25) -> dict[str, float]:
+    """Mean seconds per replicate in each stage and each estimator, analysing chunks the way
+    the engine does (batched where a batched estimator exists)."""
+    clock = StageClock()
+    plan = analysis_plan(scenario.analysis)
+    for first in range(0, replicates, chunk):
+        trials = [draw_replicate(scenario, r, clock=clock).trial
+                  for r in range(first, min(first + chunk, replicates))]
+        for planned in plan:
+            fit = batch_fit(planned)
+            with clock(planned.label + (" (batched)" if fit else "")):
+                if fit:
+                    fit(trials)
+                else:
+                    for i, trial in enumerate(trials):
+                        run_analysis(trial, planned, rng=np.random.default_rng(i))
+    return {k: v / replicates for k, v in clock.seconds.items()}
+
+
+def naive_seconds(scenario, replicates: int) -> float:
+    """Seconds per replicate of simulate + statsmodels MixedLM (REML) on the same data."""
+    import warnings
+
+    import statsmodels.api as sm
+
+    start = time.perf_counter()
+    for r in range(replicates):
+        t = draw_replicate(scenario, r).trial
+        keep = t.observed
+        X = sm.add_constant(np.column_stack([t.arm[t.team][keep], t.baseline[keep]]))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sm.MixedLM(t.followup[keep], X, groups=t.team[keep]).fit(reml=True)
+    return (time.perf_counter() - start) / replicates
+
+
+def peak_rss_mb(scenario_path: Path, replicates: int, workers: int) -> float:
+    """Peak resident memory (MB) of the largest process of a ``crtsim run``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([sys.executable, "-m", "simulator", "run", str(scenario_path), "--replicates",
+                        str(replicates), "--workers", str(workers), "--out", tmp, "--quiet",
+                        "--no-plots", "--fresh"], check=True)
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def measure(args) -> list[tuple[str, str, float, str]]:
+    rows = []
+    for name, scenario in cases().items():
+        serial = throughput(scenario, args.replicates, "serial", 1)
+        rows.append((name, "replicates_per_s_serial", serial, "1/s"))
+        rows.append((name, "replicates_per_s_2_workers",
+                     throughput(scenario, args.replicates, "local", 2), "1/s"))
+        stages = stage_seconds(scenario, args.stage_replicates)
+        total = sum(stages.values())
+        rows += [(name, f"share_{k}", v / total, "fraction") for k, v in stages.items()]
+        rows += [(name, f"ms_per_replicate_{k}", 1e3 * v, "ms") for k, v in stages.items()]
+        naive = naive_seconds(scenario, args.naive_replicates)
+        rows.append((name, "naive_statsmodels_s_per_replicate", naive, "s"))
+        rows.append((name, "speedup_serial_vs_naive", naive * serial, "x"))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "plain.yaml"
+        import yaml
+        path.write_text(yaml.safe_dump(PLAIN))
+        rows.append(("plain", f"peak_rss_mb_{args.rss_replicates}_replicates",
+                     peak_rss_mb(path, args.rss_replicates, 2), "MB"))
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m simulator.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--replicates", type=int, default=2000)
+    parser.add_argument("--stage-replicates", type=int, default=300)
+    parser.add_argument("--naive-replicates", type=int, default=40)
+    parser.add_argument("--rss-replicates", type=int, default=100_000)
+    parser.add_argument("--out", default=str(ROOT / "outputs" / "bench" / "bench.csv"))
+    args = parser.parse_args(argv)
+    rows = measure(args)
+    write_columns(args.out, {"case": [r[0] for r in rows], "metric": [r[1] for r in rows],
+                             "value": [r[2] for r in rows], "unit": [r[3] for r in rows]})
+    width = max(len(r[1]) for r in rows)
+    for case, metric, value, unit in rows:
+        print(f"{case:<8} {metric:<{width}} {value:>12.4g} {unit}")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""One simulated trial, stage by stage: world → allocation → timeline → outcomes → dropout.
+
+This is the only module that knows every stage (STYLE.md principle 1). ``draw_replicate`` is the
+DeclareDesign ``draw_data``: rebuild any replicate alone for inspection.
+"""
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from simulator.allocation import (Allocation, AllocationSettings, allocate, balance_diagnostics,
+                         intervention_count, strata_codes)
+from simulator.analysis.records import ObservedTrial
+from simulator.model.dropout import draw_dropout
+from simulator.model.outcomes import Outcomes, draw_outcomes
+from simulator.scenario.schema import Scenario
+from simulator.model.timeline import Event, TimelineHistory, run_timeline
+from simulator.model.world import World, build_world
+
+ANALYSED, DROPPED, LOST = "analysed", "dropout", "lost"
+STRATIFIED_METHODS = ("stratified", "minimisation", "matched_pairs")
+
+
+@dataclass(frozen=True)
+class Replicate:
+    world: World
+    allocation: Allocation
+    history: TimelineHistory
+    outcomes: Outcomes
+    dropout_month: np.ndarray   # (n,) inf if none before follow-up
+    status: np.ndarray          # (n,) "analysed" | "dropout" | "lost"
+    trial: ObservedTrial        # what the analysis may see
+    diagnostics: dict
+
+    @property
+    def arm(self) -> np.ndarray:
+        return self.allocation.arm
+
+    def events(self) -> list[Event]:
+        """The timeline's event log with dropout events merged in, in time order."""
+        dropped = np.flatnonzero(self.status == DROPPED)
+        h = self.history
+        moved_before = (h.disrupted_month <= self.dropout_month) & (h.final_team >= 0)
+        team_then = np.where(moved_before, h.final_team, self.world.patient_team)
+        extra = [Event(float(self.dropout_month[i]), "dropout", int(team_then[i]), int(i), -1)
+                 for i in dropped]
+        return sorted(list(self.history.events) + extra, key=lambda e: e.month)
+
+
+def allocation_settings(scenario: Scenario) -> AllocationSettings:
+    a = scenario.allocation
+    return AllocationSettings(method=a.method, strata=tuple(a.strata), balance_on=tuple(a.balance_on),
+                              constrained_fraction=a.constrained_fraction,
+                              max_enumerate=a.max_enumerate,
+                              minimisation_probability=a.minimisation_probability)
+
+
+def patient_status(dropout_month: np.ndarray, lost_month: np.ndarray) -> np.ndarray:
+    lost = ~np.isnan(lost_month) & ~(dropout_month < np.nan_to_num(lost_month, nan=np.inf))
+    dropped = np.isfinite(dropout_month) & ~lost
+    return np.where(lost, LOST, np.where(dropped, DROPPED, ANALYSED))
+
+
+def _standardised_driver(scenario: Scenario, world: World, outcomes: Outcomes) -> np.ndarray:
+    score = outcomes.followup if scenario.dropout.mechanism == "MNAR" else world.baseline
+    return (score - scenario.outcome.mean) / scenario.outcome.sd
+
+
+def observed_trial(scenario, world, allocation, outcomes, status) -> ObservedTrial:
+    cov = world.covariates()
+    strata_names = tuple(scenario.allocation.strata) \
+        if scenario.allocation.method in STRATIFIED_METHODS else ()
+    strata = strata_codes(cov, strata_names) if strata_names else np.zeros(world.n_teams, dtype=int)
+    followup = np.where(status == ANALYSED, outcomes.followup, np.nan)
+    return ObservedTrial(team=world.patient_team, arm=allocation.arm.astype(int),
+                         baseline=world.baseline, followup=followup, strata=strata,
+                         participation=outcomes.participation,
+                         covariates={"site": world.site, "team_type": world.team_type},
+                         scheme=allocation.scheme)
+
+
+def _count(flags: np.ndarray) -> int:
+    """True entries: the same int as ``int(flags.sum())``, without a ufunc reduction."""
+    return int(np.count_nonzero(flags))
+
+
+def diagnostics(world, allocation, history, status, outcomes) -> dict:
+    # Contamination as count / size: the same IEEE division as bool .mean().
+    arm = allocation.arm
+    analysed = status == ANALYSED
+    has_analysed = np.bincount(world.patient_team[analysed], minlength=world.n_teams) > 0
+    final = history.final_team
+    moved = final >= 0
+    crossed = moved & (arm[np.maximum(final, 0)] != arm[world.patient_team])
+    disbanded = ~np.isnan(history.disband_month)
+    surviving_int = (arm == 1) & ~disbanded
+    count = _count
+    out = {
+        "teams_analysed_int": count(has_analysed & (arm == 1)),
+        "teams_analysed_ctl": count(has_analysed & (arm == 0)),
+        "patients_randomised": int(status.size),
+        "patients_analysed": count(analysed),
+        "patients_dropout": count(status == DROPPED),
+        "patients_lost": count(status == LOST),
+        "teams_disbanded": count(disbanded),
+        "staff_turnover": float(history.staff_departures.sum() / world.staff.sum()),
+        "mean_fidelity_int": float(history.fidelity_at_followup[surviving_int].mean())
+        if surviving_int.any() else float("nan"),
+        "contamination": count(crossed) / crossed.size if crossed.size else float(crossed.mean()),
+    }
+    out.update(balance_diagnostics(world.covariates(), arm))
+    return out
+
+
+class StageClock:
+    """Accumulates wall seconds per stage (for ``make bench``); a no-op when not given."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, stage: str):
+        start = time.perf_counter()
+        yield
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
+
+
+@contextmanager
+def _untimed(stage: str):
+    yield
+
+
+Streams = Callable[[str], np.random.Generator]   # stage name -> that stage's Generator
+
+
+def simulate_replicate(scenario: Scenario, rng: Streams, *,
+                       clock: StageClock | None = None) -> Replicate:
+    """One simulated trial of ``scenario``, each stage drawing from ``rng(stage)`` (the Monte
+    Carlo engine hands in replicate r's seed streams: ``montecarlo.engine.draw_replicate``)."""
+    timed = clock or _untimed
+    with timed("world"):
+        world = build_world(scenario.trial, scenario.outcome, rng=rng("world"))
+    with timed("allocation"):
+        n_int = intervention_count(world.n_teams, scenario.trial.intervention_share)
+        allocation = allocate(allocation_settings(scenario), world.covariates(), n_int,
+                              rng=rng("allocation"))
+        arm = allocation.arm.astype(int)
+    with timed("timeline"):
+        history = run_timeline(world, arm, scenario, rng=rng("timeline"))
+    with timed("outcomes"):
+        outcomes = draw_outcomes(world, arm, history.exposure, history.team_dose,
+                                 scenario.outcome, scenario.intervention, rng=rng("outcomes"))
+        dropout_month = draw_dropout(scenario.dropout, scenario.trial.months,
+                                     _standardised_driver(scenario, world, outcomes),
+                                     arm[world.patient_team], history.disrupted_month,
+                                     rng=rng("dropout"))
+        status = patient_status(dropout_month, history.lost_month)
+        trial = observed_trial(scenario, world, allocation, outcomes, status)
+    with timed("diagnostics"):
+        diag = diagnostics(world, allocation, history, status, outcomes)
+    return Replicate(world, allocation, history, outcomes, dropout_month, status, trial, diag)

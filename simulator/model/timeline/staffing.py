@@ -1,0 +1,202 @@
+"""Team staffing as SimPy processes: turnover, vacancies, untrained newcomers, training sessions.
+
+One process per team (competing risks: the next departure among n staff in post is Exp(n·h);
+because the exponential is memoryless the draw is renewed whenever a scheduled event — a
+refill or a session — comes first). A disbanding interrupts the process (SimPy's machine-shop
+breakdown pattern). Processes append immutable ``Event`` records to a log.
+"""
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import simpy
+from scipy.special import expit, logit
+
+from simulator.scenario.schema import Scenario
+from simulator.model.world import World
+from simulator.model.timeline.events import Event
+
+BASELINE, NEWCOMER = 0, 1
+
+
+@dataclass(frozen=True)
+class TeamPlan:
+    """What drives one team's staffing process (rates per month)."""
+
+    team: int
+    posts: int
+    leave_rate_per_month: float   # h·exp(β L_j) / 12 per staff member
+    vacancy_months: float
+    attendance: float             # p_j
+    sessions_to_train: int
+    session_months: tuple[float, ...]   # core + refresher sessions; empty in control teams
+
+
+class Draws:
+    """Standard exponentials and uniforms drawn from the timeline's Generator in blocks.
+
+    One numpy call per block instead of per event; the order of use is fixed by SimPy's
+    deterministic event order, so the run stays a function of the Generator's state.
+    """
+
+    def __init__(self, rng: np.random.Generator, block: int = 512):
+        self.rng, self.block = rng, block
+        self._exp: list[float] = []
+        self._unif: list[float] = []
+
+    def exponential(self) -> float:
+        if not self._exp:
+            self._exp = self.rng.standard_exponential(self.block).tolist()
+        return self._exp.pop()
+
+    def uniform(self) -> float:
+        if not self._unif:
+            self._unif = self.rng.random(self.block).tolist()
+        return self._unif.pop()
+
+
+class TeamState:
+    """Mutable roster of one team during a run: staff counts by origin × sessions attended.
+
+    ``counts[origin][c]`` is the number in post of that origin (baseline or newcomer) who have
+    attended c sessions; c = sessions_to_train means trained.
+    """
+
+    def __init__(self, plan: TeamPlan):
+        k = plan.sessions_to_train
+        self.counts = [[plan.posts] + [0] * k, [0] * (k + 1)]
+        self.k = k
+        self.n = plan.posts
+        self.times: list[float] = [0.0]
+        self.fidelity: list[float] = [0.0]
+        self.in_post: list[int] = [plan.posts]
+        self.departures = 0
+        self.disbanded_at = math.nan
+
+    def n_in_post(self) -> int:
+        return self.n
+
+    def trained(self) -> int:
+        return self.counts[BASELINE][self.k] + self.counts[NEWCOMER][self.k]
+
+    def baseline_in_post(self) -> int:
+        return sum(self.counts[BASELINE])
+
+    def empty(self) -> None:
+        self.counts = [[0] * (self.k + 1), [0] * (self.k + 1)]
+        self.n = 0
+
+    def record(self, now: float) -> None:
+        f = self.trained() / self.n if self.n else 0.0
+        if self.times[-1] == now:
+            self.fidelity[-1], self.in_post[-1] = f, self.n
+        else:
+            self.times.append(now)
+            self.fidelity.append(f)
+            self.in_post.append(self.n)
+
+
+def _leave(state: TeamState, draws: Draws) -> None:
+    """One staff member, chosen uniformly from those in post, leaves."""
+    target = int(draws.uniform() * state.n)
+    for row in state.counts:
+        for c, count in enumerate(row):
+            if target < count:
+                row[c] -= 1
+                state.n -= 1
+                state.departures += 1
+                return
+            target -= count
+
+
+def session(state: TeamState, p: float, draws: Draws) -> int:
+    """Each untrained staff member in post attends with probability p."""
+    attended = 0
+    binomial = draws.rng.binomial
+    for row in state.counts:
+        moved = [binomial(row[c], p) if row[c] else 0 for c in range(state.k)]
+        for c in range(state.k - 1, -1, -1):
+            row[c] -= moved[c]
+            row[c + 1] += moved[c]
+        attended += sum(moved)
+    return attended
+
+
+class Turnover:
+    """The competing-risks clock of one team's roster, advanced between SimPy synchronisation
+    points (sessions, disbanding, follow-up). Nothing outside the team observes its roster in
+    between, so departures and refills need no SimPy events of their own; because the
+    exponential is memoryless, the pending departure draw is discarded at each stop."""
+
+    def __init__(self, plan: TeamPlan, state: TeamState, draws: Draws, log: list):
+        self.plan, self.state, self.draws, self.log = plan, state, draws, log
+        self.now = 0.0
+        self.refills: list[float] = []
+
+    def advance(self, until: float) -> None:
+        plan, state, draws = self.plan, self.state, self.draws
+        while True:
+            hazard = state.n * plan.leave_rate_per_month
+            leave_at = self.now + draws.exponential() / hazard if hazard > 0 else math.inf
+            refill_at = self.refills[0] if self.refills else math.inf
+            if min(leave_at, refill_at) >= until:
+                self.now = until
+                return
+            if leave_at < refill_at:
+                self.now = leave_at
+                _leave(state, draws)
+                heapq.heappush(self.refills, leave_at + draws.exponential() * plan.vacancy_months)
+                self.log.append(Event(leave_at, "staff_leave", plan.team, -1, state.n))
+            else:
+                self.now = heapq.heappop(self.refills)
+                state.counts[NEWCOMER][0] += 1
+                state.n += 1
+                self.log.append(Event(self.now, "staff_join", plan.team, -1, state.n))
+            state.record(self.now)
+
+
+def team_staffing(env, plan: TeamPlan, state: TeamState, turnover: Turnover, *, draws, log):
+    """Training sessions (intervention teams) with turnover in between; waits to be disbanded."""
+    try:
+        for month in plan.session_months:
+            yield env.timeout(month - env.now)
+            turnover.advance(env.now)
+            attended = session(state, plan.attendance, draws)
+            log.append(Event(env.now, "session", plan.team, -1, attended))
+            state.record(env.now)
+        yield env.event()   # never triggered: only a disbanding interrupts the wait
+    except simpy.Interrupt:
+        turnover.advance(env.now)
+        state.empty()
+        state.disbanded_at = env.now
+        state.record(env.now)
+
+
+def session_schedule(scenario: Scenario) -> tuple[float, ...]:
+    """Core sessions plus refreshers every R months after the last core session, before follow-up."""
+    core = sorted(scenario.intervention.session_months)
+    every = scenario.intervention.refresher_every_months
+    if every is None or not core:
+        return tuple(core)
+    extra = np.arange(core[-1] + every, scenario.trial.months, every)
+    return tuple(core) + tuple(float(m) for m in extra)
+
+
+def team_plans(world: World, arm: np.ndarray, scenario: Scenario) -> list[TeamPlan]:
+    iv, st = scenario.intervention, scenario.staff_turnover
+    sessions = session_schedule(scenario)
+    p = attendance_probability(iv.attendance, iv.leadership_on_attendance, world.leadership)
+    rate = st.annual_rate * np.exp(np.clip(st.leadership_on_turnover * world.leadership, -700, 700)) / 12
+    return [TeamPlan(j, int(world.staff[j]), float(rate[j]), st.vacancy_months, float(p[j]),
+                     iv.sessions_to_train, sessions if arm[j] == 1 else ())
+            for j in range(world.n_teams)]
+
+
+def attendance_probability(level: float, log_odds_per_sd: float, leadership: np.ndarray) -> np.ndarray:
+    """p_j = logistic(logit(level) + λ L_j); levels 0 and 1 stay 0 and 1."""
+    if level in (0.0, 1.0):
+        return np.full(np.shape(leadership), level)
+    return expit(logit(level) + log_odds_per_sd * np.asarray(leadership))

@@ -1,0 +1,138 @@
+"""The Monte Carlo engine: work units (chunks of replicates of one design point) → result columns.
+
+A unit's result depends only on (scenario, replicate numbers) through the seed
+tree, so any executor, worker count or chunk size gives identical numbers.
+
+``run_unit`` simulates the chunk's replicates first, then runs each planned analysis over the
+whole chunk: the estimators of ``analysis.batched`` where the analysis is one they compute
+(``batch_fit``), else the per-trial estimator replicate by replicate. A batched trial's answer
+is bit-for-bit independent of the other trials in its batch (``analysis.batched`` module
+docstring), so chunking still cannot change a number. The batched answers agree with the
+per-trial estimators to ~1e-12 relative, not bit for bit; where the mixed model's X is
+rank deficient the batch reports a failed fit (tests/test_batched.py).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from simulator.analysis.batched import (BATCH_DF_METHODS, EstimateArrays, cluster_summary_batch,
+                               mixed_ancova_batch)
+from simulator.analysis.records import Estimate, ObservedTrial
+from simulator.analysis.registry import PlannedAnalysis, analysis_plan, run_analysis
+from simulator.model.replicate import Replicate, StageClock, simulate_replicate
+from simulator.scenario.schema import Scenario
+from simulator.montecarlo.seeds import stream
+
+ESTIMATE_FIELDS = ("estimate", "se", "df", "ci_low", "ci_high", "p_value", "converged")
+DIAGNOSTICS = ("teams_analysed_int", "teams_analysed_ctl", "patients_randomised",
+               "patients_analysed", "teams_disbanded", "staff_turnover", "mean_fidelity_int",
+               "imbalance_max_smd", "contamination")
+EXTRA_DIAGNOSTICS = ("patients_dropout", "patients_lost", "team_type_all_in_one_arm")
+_BATCH_ADJUSTMENTS = (frozenset({"baseline", "strata"}), frozenset({"baseline"}))
+
+
+def draw_replicate(scenario: Scenario, replicate: int, *,
+                   clock: StageClock | None = None) -> Replicate:
+    """Replicate r of a design point's scenario from its own seed streams, the same streams at
+    every design point (common random numbers; ``seeds`` module docstring). DeclareDesign's
+    ``draw_data``: any replicate rebuilt alone."""
+    return simulate_replicate(scenario, lambda stage: stream(scenario.seed, replicate, stage),
+                              clock=clock)
+
+
+@dataclass(frozen=True)
+class WorkUnit:
+    design_point: int
+    first: int      # first replicate number
+    stop: int       # one past the last
+    scenario: Scenario
+
+
+def type_count_columns(scenario: Scenario) -> list[str]:
+    """Teams of each type per arm: n_int_<type>, n_ctl_<type> for the scenario's team types."""
+    return [f"n_{arm}_{t}" for t in scenario.trial.team_types for arm in ("int", "ctl")]
+
+
+def replicate_columns(scenario: Scenario) -> list[str]:
+    """Columns of replicates.csv, in order (DESIGN.md contract first, extras after)."""
+    return ["design_point", "replicate", "estimator", *ESTIMATE_FIELDS, "true_itt",
+            "true_efficacy", *DIAGNOSTICS, *EXTRA_DIAGNOSTICS, *type_count_columns(scenario)]
+
+
+BatchFit = Callable[[Sequence[ObservedTrial]], EstimateArrays]
+
+
+def batch_fit(planned: PlannedAnalysis) -> BatchFit | None:
+    """The batched estimator computing ``planned`` (None if there is none): mixed_ancova with
+    a df method of ``batched.BATCH_DF_METHODS`` and cluster_summary, each adjusted for the
+    baseline (and strata), in any order; cluster_means."""
+    o = planned.options
+    adjust = frozenset(o.adjust_for) in _BATCH_ADJUSTMENTS
+    strata = "strata" in o.adjust_for
+    if planned.estimator == "mixed_ancova" and adjust and o.df_method in BATCH_DF_METHODS:
+        return lambda trials: mixed_ancova_batch(trials, alpha=o.alpha, adjust_for_strata=strata,
+                                                 df_method=o.df_method)
+    if planned.estimator == "cluster_summary" and adjust:
+        return lambda trials: cluster_summary_batch(trials, alpha=o.alpha, adjusted=True,
+                                                    adjust_for_strata=strata)
+    if planned.estimator == "cluster_means":
+        return lambda trials: cluster_summary_batch(trials, alpha=o.alpha, adjusted=False)
+    return None
+
+
+def _run_batch(fit: BatchFit, trials: list[ObservedTrial]) -> list[Estimate]:
+    """The batch's records; should a batch raise, each trial alone (the same answers, as a
+    trial's answer does not depend on its batch), and a trial that raises alone fails."""
+    try:
+        return fit(trials).records()
+    except (np.linalg.LinAlgError, ValueError, FloatingPointError, ZeroDivisionError):
+        out = []
+        for trial in trials:
+            try:
+                out += fit([trial]).records()
+            except (np.linalg.LinAlgError, ValueError, FloatingPointError, ZeroDivisionError):
+                out.append(Estimate.failed())
+        return out
+
+
+def _estimate_values(est: Estimate) -> list:
+    return [est.estimate, est.se, est.df, est.ci_low, est.ci_high, est.p_value, int(est.converged)]
+
+
+def run_unit(unit: WorkUnit) -> tuple[list[list], dict[str, float]]:
+    """Simulate and analyse one chunk; returns the rows and the seconds spent."""
+    start = time.perf_counter()
+    scenario, d = unit.scenario, unit.design_point
+    plan = analysis_plan(scenario.analysis)
+    fits = [batch_fit(p) for p in plan]
+    replicates = range(unit.first, unit.stop)
+    trials, tails = [], []
+    type_counts = type_count_columns(scenario)
+    for r in replicates:
+        rep = draw_replicate(scenario, r)
+        diag = rep.diagnostics
+        trials.append(rep.trial)
+        tails.append([rep.outcomes.true_itt, rep.outcomes.true_efficacy,
+                      *(diag[k] for k in DIAGNOSTICS),
+                      *(diag.get(k, np.nan) for k in EXTRA_DIAGNOSTICS),
+                      *(diag.get(k, 0) for k in type_counts)])
+    estimates: list[list[Estimate]] = [
+        _run_batch(fit, trials) if fit is not None else [] for fit in fits]
+    for i in (i for i, fit in enumerate(fits) if fit is None):
+        estimates[i] = [run_analysis(trial, plan[i], rng=stream(scenario.seed, r, "analysis",
+                                                                plan[i].label))
+                        for r, trial in zip(replicates, trials)]
+    rows = []
+    for k, r in enumerate(replicates):
+        rows += [[d, r, p.label, *_estimate_values(estimates[i][k]), *tails[k]]
+                 for i, p in enumerate(plan)]
+    return rows, {"seconds": time.perf_counter() - start}
+
+
+def work_units(points, replicates: int, chunk_size: int) -> list[WorkUnit]:
+    return [WorkUnit(p.index, first, min(first + chunk_size, replicates), p.scenario)
+            for p in points for first in range(0, replicates, chunk_size)]

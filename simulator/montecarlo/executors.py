@@ -1,0 +1,92 @@
+"""Executors: where work units run. ``serial`` in this process; ``local``, a process pool whose
+workers exit when this process dies (``workers`` module); ``dask``, a ``dask.distributed``
+cluster (optional extra ``crtsim[distributed]``) at ``--scheduler ADDRESS`` or a LocalCluster.
+
+Results are identical whatever the executor: each unit draws only from its own seed streams.
+
+A LocalCluster's worker processes exit when this process dies, whatever the signal: distributed
+hands each one the read end of a pipe that only this process holds open, and the worker exits
+(``os._exit``) when it closes (``distributed.process.AsyncProcess``). tests/test_resume.py kills a
+dask run with SIGKILL and checks that nothing is left. We add no parent-death signal of our own:
+distributed starts workers from helper threads, and Linux sends that signal when the starting
+thread ends, not only the process. Workers of a cluster given by ``--scheduler`` are not ours and
+keep running.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import os
+
+from simulator.montecarlo.engine import run_unit
+from simulator.montecarlo.workers import die_with_parent
+
+
+class DaskUnavailable(Exception):
+    pass
+
+
+def _client(workers: int, scheduler: str | None):
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise DaskUnavailable("the dask executor needs the optional extra: "
+                              "pip install 'crtsim[distributed]'") from err
+    if scheduler:
+        return Client(scheduler), None
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                           dashboard_address=None)
+    return Client(cluster), cluster
+
+
+def dask_results(units, workers: int, scheduler: str | None):
+    """Yield (unit, result) as units complete on the cluster."""
+    from dask.distributed import as_completed
+
+    client, cluster = _client(workers, scheduler)
+    try:
+        futures = {client.submit(run_unit, u, pure=False): u for u in units}
+        for fut in as_completed(futures):
+            yield futures[fut], fut.result()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _serial(units):
+    for unit in units:
+        yield unit, run_unit(unit)
+
+
+def _pool_context():
+    """The default start method, except that workers must be this process's own children (so
+    they can tell when it dies): a forkserver would stand between, so spawn instead."""
+    context = multiprocessing.get_context()
+    if context.get_start_method() == "forkserver":
+        return multiprocessing.get_context("spawn")
+    return context
+
+
+def _local(units, workers):
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context(),
+                                initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
+        futures = {pool.submit(run_unit, u): u for u in units}
+        try:
+            for fut in cf.as_completed(futures):
+                yield futures[fut], fut.result()
+        except BaseException:
+            for fut in futures:
+                fut.cancel()
+            raise
+
+
+def results(executor: str, workers: int | None, scheduler: str | None, units):
+    """(unit, result) pairs as units complete on ``executor`` (serial | local | dask); one
+    worker or one unit runs serially. Every executor gives the same results (module docstring)."""
+    workers = workers or os.cpu_count() or 1
+    if executor == "serial" or (executor == "local" and workers == 1) or len(units) <= 1:
+        return _serial(units)
+    if executor == "local":
+        return _local(units, workers)
+    return dask_results(units, workers, scheduler)

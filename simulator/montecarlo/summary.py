@@ -1,0 +1,106 @@
+"""Aggregate replicate rows into performance measures (Morris, White & Crowther 2019).
+
+One row per design point × estimator × estimand. The estimand's true value is the mean over the
+design point's replicates of the per-replicate truth (``true_itt``), or δ_full for efficacy.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from simulator.montecarlo.performance import COLUMNS, performance, performance_row
+
+ESTIMANDS = {"itt": "true_itt", "efficacy": "true_efficacy"}
+NUMERIC = ("estimate", "se", "df", "ci_low", "ci_high", "p_value", "converged", "true_itt",
+           "true_efficacy", "imbalance_max_smd", "team_type_all_in_one_arm", "patients_analysed",
+           "teams_disbanded", "mean_fidelity_int", "contamination", "staff_turnover")
+MEANS = {"mean_patients_analysed": "patients_analysed", "mean_teams_disbanded": "teams_disbanded",
+         "mean_fidelity_int": "mean_fidelity_int", "mean_contamination": "contamination",
+         "mean_staff_turnover": "staff_turnover", "mean_imbalance_max_smd": "imbalance_max_smd",
+         "share_team_type_all_in_one_arm": "team_type_all_in_one_arm"}
+
+
+def _float(cell: str) -> float:
+    return float(cell) if cell != "" else np.nan
+
+
+def columns_from_rows(header: Sequence[str], rows: Sequence[Sequence[str]]) -> dict[str, np.ndarray]:
+    """Parse CSV rows into arrays: design_point/replicate int, estimator str, NUMERIC floats."""
+    idx = {name: header.index(name) for name in header}
+    out: dict[str, np.ndarray] = {
+        "design_point": np.array([int(r[idx["design_point"]]) for r in rows], dtype=int),
+        "estimator": np.array([r[idx["estimator"]] for r in rows], dtype=object),
+    }
+    for name in NUMERIC:
+        out[name] = np.array([_float(r[idx[name]]) for r in rows], dtype=float)
+    return out
+
+
+def summary_columns(swept_keys: Sequence[str]) -> list[str]:
+    return [*swept_keys, "estimator", "estimand", *COLUMNS, *MEANS, "is_target",
+            "means_based_on"]
+
+
+def diagnostic_means(data: Mapping[str, np.ndarray], sel: np.ndarray) -> dict:
+    """The MEANS over the selected replicates whose diagnostic is finite (nan when none is),
+    and ``means_based_on``: for each mean that leaves replicates out, "name n/N" ("all" when
+    every mean uses all N replicates), so a missing diagnostic is never silently dropped."""
+    out, partial, total = {}, [], int(sel.sum())
+    for label, col in MEANS.items():
+        values = data[col][sel]
+        finite = np.isfinite(values)
+        out[label] = float(values[finite].mean()) if finite.any() else np.nan
+        if finite.sum() < total:
+            partial.append(f"{label} {int(finite.sum())}/{total}")
+    return {**out, "means_based_on": "; ".join(partial) or "all"}
+
+
+def summarise(data: Mapping[str, np.ndarray], points, estimators: Sequence[str],
+              alpha_of: Mapping[int, float], targets: Mapping[str, str] | None = None) -> list[dict]:
+    """Performance rows for every design point × estimator × estimand, in a fixed order.
+
+    ``targets`` names each estimator's own estimand (``itt`` unless given); ``is_target`` marks
+    that row (CACE targets efficacy)."""
+    targets = targets or {}
+    rows = []
+    swept_keys = list(points[0].swept) if points else []
+    for point in points:
+        at_point = data["design_point"] == point.index
+        for name in estimators:
+            sel = at_point & (data["estimator"] == name)
+            if not sel.any():
+                continue
+            extras = diagnostic_means(data, sel)
+            for estimand, truth_col in ESTIMANDS.items():
+                truth = float(np.mean(data[truth_col][sel]))
+                perf = performance(data["estimate"][sel], data["se"][sel], data["ci_low"][sel],
+                                   data["ci_high"][sel], data["p_value"][sel],
+                                   data["converged"][sel] == 1, true_value=truth,
+                                   alpha=alpha_of[point.index])
+                labels = {**{k: point.swept[k] for k in swept_keys}, "estimator": name,
+                          "estimand": estimand}
+                rows.append({**performance_row(perf, labels), **extras,
+                             "is_target": int(estimand == targets.get(name, "itt"))})
+    return rows
+
+
+def read_replicate_columns(path, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """Selected columns of a replicates.csv (estimator as text, the rest as floats/ints)."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header = next(reader)
+        idx = [header.index(n) for n in names]
+        rows = [[r[i] for i in idx] for r in reader]
+    out = {}
+    for k, name in enumerate(names):
+        cells = [r[k] for r in rows]
+        if name == "estimator":
+            out[name] = np.array(cells, dtype=object)
+        elif name in ("design_point", "replicate"):
+            out[name] = np.array([int(c) for c in cells], dtype=int)
+        else:
+            out[name] = np.array([_float(c) for c in cells], dtype=float)
+    return out

@@ -1,0 +1,63 @@
+"""``crtsim draw``: one replicate written out as tables a person can read (patients, teams, events)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from simulator.outputs.files import write_columns
+from simulator.model.replicate import Replicate
+
+STATUS_WHY = {"analysed": "", "dropout": "dropout", "lost": "team disbanded, not transferred"}
+
+
+def patients_table(rep: Replicate) -> dict[str, list]:
+    w, h = rep.world, rep.history
+    observed = rep.status == "analysed"
+    return {
+        "patient": list(range(w.patient_team.size)),
+        "team_baseline": w.patient_team.tolist(),
+        "team_followup": [int(t) if t >= 0 else None for t in h.final_team],
+        "arm": rep.arm[w.patient_team].tolist(),
+        "baseline": w.baseline.tolist(),
+        "exposure": h.exposure.tolist(),
+        "effect": rep.outcomes.effect.tolist(),
+        "followup": np.where(observed, rep.outcomes.followup, np.nan).tolist(),
+        "status": rep.status.tolist(),
+        "why_not_observed": [STATUS_WHY[s] for s in rep.status],
+        "dropout_month": np.where(np.isfinite(rep.dropout_month), rep.dropout_month, np.nan).tolist(),
+    }
+
+
+def teams_table(rep: Replicate) -> dict[str, list]:
+    w, h = rep.world, rep.history
+    return {
+        "team": list(range(w.n_teams)),
+        "site": w.site.tolist(),
+        "team_type": w.team_type.tolist(),
+        "patients": w.patients.tolist(),
+        "staff": w.staff.tolist(),
+        "leadership": w.leadership.tolist(),
+        "arm": rep.arm.astype(int).tolist(),
+        "fidelity_followup": h.fidelity_at_followup.tolist(),
+        "mean_fidelity": h.team_dose.tolist(),
+        "disbanded_month": h.disband_month.tolist(),
+        "measured_participation": rep.outcomes.participation.tolist(),
+        "baseline_staff_in_post": h.baseline_staff_in_post.tolist(),
+        "staff_departures": h.staff_departures.tolist(),
+    }
+
+
+def events_table(rep: Replicate) -> dict[str, list]:
+    events = rep.events()
+    return {"month": [e.month for e in events], "kind": [e.kind for e in events],
+            "team": [e.team for e in events],
+            "subject": [e.subject if e.subject >= 0 else None for e in events],
+            "value": [e.value if e.value >= 0 else None for e in events]}
+
+
+def write_replicate(rep: Replicate, out_dir: str | Path) -> list[Path]:
+    out = Path(out_dir)
+    return [write_columns(out / "patients.csv", patients_table(rep)),
+            write_columns(out / "teams.csv", teams_table(rep)),
+            write_columns(out / "events.csv", events_table(rep))]

@@ -1,0 +1,152 @@
+"""Plots and ``report.html`` of an output folder: after a run, or rebuilt from the saved files.
+
+The report is one self-contained file: inline CSS, plots embedded as base64 ``data:`` URIs,
+no scripts and no external resources.  ``rebuild_report`` needs only summary.csv and run.json
+(replicates.csv is listed when present); it redraws every plot but the timeline, which needs
+simulation, and keeps an existing timeline.png.
+"""
+from __future__ import annotations
+
+import base64
+import csv
+import json
+from html import escape
+from pathlib import Path
+
+import numpy as np
+
+from simulator.outputs.files import write_atomic
+from simulator.outputs.report_html import page
+from simulator.scenario.schema import Scenario
+
+PLOTS = ("power_curve.png", "bias_coverage.png", "timeline.png", "balance.png")
+
+
+def parse_cell(cell: str):
+    """A summary.csv cell as written by ``files.format_cell``: int, float, bool, nan or text."""
+    if cell == "":
+        return float("nan")
+    if cell in ("True", "False"):
+        return cell == "True"
+    for kind in (int, float):
+        try:
+            return kind(cell)
+        except ValueError:
+            pass
+    return cell
+
+
+def read_summary(path: str | Path) -> list[dict]:
+    """summary.csv back as the list of dict rows ``summary.summarise`` produced (numbers parsed;
+    floats round-trip exactly because they were written with repr)."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        return [{k: parse_cell(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+
+
+def swept_keys_of(path: str | Path) -> list[str]:
+    """The swept keys: the summary.csv columns before ``estimator``."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        header = next(csv.reader(fh))
+    return header[: header.index("estimator")]
+
+
+def read_run_info(out_dir: str | Path) -> dict:
+    return json.loads((Path(out_dir) / "run.json").read_text(encoding="utf-8"))
+
+
+def scenario_from_info(info: dict, source: str) -> Scenario:
+    from simulator.scenario.files import parse_scenario
+    return parse_scenario(info["scenario"], source)
+
+
+def _timeline_point(scenario: Scenario) -> int:
+    """The middle design point (for a sweep around the scenario's own value)."""
+    from simulator.scenario.files import design_points
+    return len(design_points(scenario)) // 2
+
+
+def draw_plots(out_dir: Path, scenario: Scenario, summary: list[dict], swept_keys: list[str],
+               *, timeline: bool) -> list[Path]:
+    """Write power_curve.png, bias_coverage.png and (``timeline=True``) timeline.png."""
+    from simulator.planning.closed_form import adjusts_for_baseline, closed_form_curve
+    from simulator.outputs.plots import plot_balance, plot_bias_coverage, plot_power_curve, save_figure
+
+    alpha, name = scenario.analysis.alpha, scenario.name
+    out = [Path(out_dir) / p for p in PLOTS]
+    adjusted = adjusts_for_baseline(scenario, None)
+    save_figure(plot_power_curve(
+        summary, swept_keys, alpha=alpha, closed_form=closed_form_curve(scenario),
+        closed_form_label=f"closed form ({'baseline-adjusted' if adjusted else 'unadjusted'})",
+        title=f"{name}: power, all trials (±1.96 MCSE), {scenario.replicates} replicates "
+              "per design point; closed form dashed"), out[0])
+    save_figure(plot_bias_coverage(
+        summary, swept_keys, alpha=alpha, unit=f"{scenario.outcome.name} points",
+        title=f"{name}: bias and CI coverage against each estimator's estimand "
+              "(ITT; efficacy for cace_iv and implementation_split), ±1.96 MCSE"), out[1])
+    if timeline:
+        save_figure(_timeline_figure(scenario), out[2])
+    balance = balance_by_design_point(Path(out_dir) / "replicates.csv", scenario)
+    if balance:
+        save_figure(plot_balance(balance, title=f"{name}: chance imbalance between arms at "
+                                 "baseline, per design point"), out[3])
+    return [p for p in out if p.exists()]
+
+
+def balance_by_design_point(path: Path, scenario: Scenario) -> dict[str, np.ndarray]:
+    """Max |SMD| per replicate (one value per replicate), labelled by the swept values."""
+    from simulator.scenario.files import design_points
+    from simulator.montecarlo.summary import read_replicate_columns
+
+    if not path.exists():
+        return {}
+    cols = read_replicate_columns(path, ("design_point", "replicate", "estimator", "imbalance_max_smd"))
+    first = cols["estimator"] == cols["estimator"][0]
+    labels = {p.index: ", ".join(f"{v}" for v in p.swept.values()) or scenario.name
+              for p in design_points(scenario)}
+    return {labels[d]: cols["imbalance_max_smd"][first & (cols["design_point"] == d)]
+            for d in labels if (first & (cols["design_point"] == d)).any()}
+
+
+def _timeline_figure(scenario: Scenario):
+    from simulator.outputs.plots import plot_timeline
+    from simulator.outputs.timeline_summary import timeline_data
+
+    data = timeline_data(scenario, _timeline_point(scenario), replicates=20)
+    where = ", ".join(f"{k} = {v}" for k, v in data.swept.items())
+    title = f"{scenario.name}{' (' + where + ')' if where else ''}: {data.replicates} simulated " \
+            "trials, mean and 10th-90th centile band"
+    return plot_timeline(data, title=title)
+
+
+def image_tag(path: Path) -> str:
+    """An <img> with the PNG embedded as a base64 data URI."""
+    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    return f'<img alt="{escape(Path(path).stem)}" src="data:image/png;base64,{data}">'
+
+
+def write_report(out_dir: Path, scenario: Scenario, summary: list[dict], swept_keys: list[str],
+                 info: dict, images: list[Path]) -> Path:
+    """Write ``report.html`` atomically; ``images`` are the PNGs to embed (in that order)."""
+    extra = _replicates_note(Path(out_dir) / "replicates.csv")
+    html = page(scenario, summary, swept_keys, info, [image_tag(p) for p in images], extra)
+    return write_atomic(Path(out_dir) / "report.html", html)
+
+
+def _replicates_note(path: Path) -> str:
+    if not path.exists():
+        return "replicates.csv: not found"
+    with open(path, encoding="utf-8") as fh:
+        rows = sum(1 for _ in fh) - 1
+    return f"replicates.csv: {rows} rows (one per design point × replicate × estimator)"
+
+
+def rebuild_report(out_dir: str | Path) -> Path:
+    """Redraw the plots (keeping an existing timeline.png) and rewrite report.html from
+    summary.csv and run.json, without simulating."""
+    out = Path(out_dir)
+    info = read_run_info(out)
+    scenario = scenario_from_info(info, str(out / "run.json"))
+    summary = read_summary(out / "summary.csv")
+    keys = swept_keys_of(out / "summary.csv")
+    images = draw_plots(out, scenario, summary, keys, timeline=False)
+    return write_report(out, scenario, summary, keys, info, images)

@@ -1,0 +1,73 @@
+"""Write a run's outputs: summary.csv, run.json, plots, and the terminal summary table."""
+from __future__ import annotations
+
+import json
+import platform
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from simulator.outputs.files import csv_text, format_cell, write_atomic
+from simulator.scenario.schema import Scenario
+from simulator.montecarlo.store import code_hash
+from simulator.montecarlo.summary import summary_columns
+
+
+def versions() -> dict[str, str]:
+    out = {}
+    for pkg in ("crtsim", "numpy", "scipy", "simpy", "pydantic", "matplotlib"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    out["python"] = platform.python_version()
+    return out
+
+
+def write_summary(out_dir: Path, summary: list[dict], swept_keys: list[str]) -> Path:
+    header = summary_columns(swept_keys)
+    return write_atomic(out_dir / "summary.csv",
+                        csv_text(header, ([row.get(h) for h in header] for row in summary)))
+
+
+def write_run_json(out_dir: Path, scenario: Scenario, result, settings) -> Path:
+    info = {
+        "scenario": scenario.model_dump(mode="json"),
+        "seed": scenario.seed,
+        "replicates": scenario.replicates,
+        "design_points": len(set(result.data["design_point"].tolist())),
+        "versions": versions(),
+        "executor": settings.executor,
+        "workers": settings.workers,
+        "chunk_size": settings.chunk_size,
+        "code_hash": code_hash(),
+        "wall_seconds": round(result.seconds, 3),
+        "replicates_computed": result.computed_replicates,
+        "replicates_total": result.total_replicates,
+        "replicates_per_second": round(result.computed_replicates / result.seconds, 2)
+        if result.seconds > 0 else None,
+    }
+    return write_atomic(out_dir / "run.json", json.dumps(info, indent=2) + "\n")
+
+
+TABLE_HEADINGS = {"rejection_all": "power (all trials)", "rejection_all_mcse": "mcse"}
+
+
+def summary_table(summary: list[dict], swept_keys: list[str]) -> str:
+    """A short fixed-width table for the terminal (each estimator against its own estimand)."""
+    cols = [*swept_keys, "estimator", "estimand", "rejection_all", "rejection_all_mcse",
+            "true_value", "bias", "empse", "modse", "coverage"]
+    rows = [row for row in summary if row.get("is_target", 1)]
+    if any(row.get("n_failed") for row in rows):
+        cols.append("n_failed")
+    cells = [[_short(row.get(c)) for c in cols] for row in rows]
+    cols = [TABLE_HEADINGS.get(c, c) for c in cols]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(cols)]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(cols, widths))]
+    lines += ["  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in cells]
+    return "\n".join(lines)
+
+
+def _short(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return format_cell(value)

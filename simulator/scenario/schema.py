@@ -1,0 +1,249 @@
+"""The scenario: every parameter of a simulated trial, validated and immutable.
+
+Key names are the public contract of DESIGN.md ("Scenario file"): add keys, never rename them.
+Every key has a default except ``name``; unknown keys are errors. Cross-field checks live in
+``check_consistency`` so that all problems are collected and reported together.
+"""
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from simulator.scenario.counts import category_counts, intervention_count
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, allow_inf_nan=False)
+
+
+class PatientsPerTeam(Section):
+    mean: float = Field(15.0, gt=0, le=10_000, description="mean patients recruited per team")
+    cv: float = Field(0.4, ge=0, le=3, description="coefficient of variation of team size")
+
+
+class StaffPerTeam(Section):
+    mean: float = Field(12.0, gt=0, le=1000, description="mean staff establishment (posts) per team")
+    sd: float = Field(3.0, ge=0, le=1000)
+    min: int = Field(4, ge=1, le=1000)
+
+
+class Trial(Section):
+    teams: int = Field(27, ge=4, le=10_000, description="clusters randomised")
+    intervention_share: float = Field(0.5, gt=0, lt=1)
+    sites: dict[str, float] = Field({"trust_a": 0.55, "trust_b": 0.45}, max_length=1000)
+    team_types: dict[str, float] = {
+        "cmht": 0.6, "recovery": 0.15, "assertive_outreach": 0.1,
+        "early_intervention": 0.1, "supported_accommodation": 0.05,
+    }
+    patients_per_team: PatientsPerTeam = PatientsPerTeam()
+    staff_per_team: StaffPerTeam = StaffPerTeam()
+    months: float = Field(12.0, gt=0, le=120, description="baseline to follow-up, months")
+
+
+# Applied only to the types a scenario has (``Scenario._default_effects_for_listed_types``).
+DEFAULT_TEAM_TYPE_EFFECTS = {"assertive_outreach": -3.0, "supported_accommodation": -2.0}
+
+
+class Outcome(Section):
+    name: str = "QPR"
+    mean: float = Field(40.0, ge=-1e6, le=1e6)
+    sd: float = Field(10.1, gt=0, le=1e6)
+    icc: float = Field(0.05, ge=0, lt=1)
+    individual_autocorrelation: float = Field(0.5, ge=-1, le=1)
+    cluster_autocorrelation: float = Field(0.8, ge=-1, le=1)
+    team_type_effects: dict[str, Annotated[float, Field(ge=-1e6, le=1e6)]] = dict(
+        DEFAULT_TEAM_TYPE_EFFECTS)
+    leadership_effect: float = Field(0.0, ge=-1e6, le=1e6, description="outcome points per SD of team leadership")
+
+
+class Intervention(Section):
+    effect_at_full_implementation: float = Field(3.0, ge=-1e6, le=1e6)
+    dose_response: Literal["linear", "threshold", "saturating"] = "linear"
+    dose_threshold: float = Field(0.5, gt=0, le=1)
+    attendance: float = Field(0.6, ge=0, le=1)
+    leadership_on_attendance: float = Field(0.0, ge=-20, le=20, description="log-odds per SD of leadership")
+    session_months: tuple[float, ...] = Field((1.0, 2.0, 3.0, 4.0), max_length=1000)
+    sessions_to_train: int = Field(2, ge=1, le=100)
+    refresher_every_months: Optional[float] = Field(None, gt=0.01, le=120)
+    measurement_noise_sd: float = Field(0.1, ge=0, le=10)
+
+
+class StaffTurnover(Section):
+    annual_rate: float = Field(0.2, ge=0, le=50, description="staff leaving per staff-year")
+    vacancy_months: float = Field(3.0, ge=0, le=120)
+    leadership_on_turnover: float = Field(0.0, ge=-20, le=20, description="log-hazard per SD of leadership")
+
+
+class ScheduledDisbanding(Section):
+    month: float = Field(ge=0, le=120)
+    teams: int = Field(1, ge=1, le=10_000)
+
+
+class Reconfiguration(Section):
+    disband_rate_per_team_year: float = Field(0.0, ge=0, le=50)
+    scheduled: tuple[ScheduledDisbanding, ...] = Field((), max_length=1000)
+    patient_transfer_probability: float = Field(0.7, ge=0, le=1)
+
+
+class Dropout(Section):
+    attrition: float = Field(0.26, ge=0, lt=1, description="marginal share lost by follow-up")
+    mechanism: Literal["MCAR", "MAR", "MNAR"] = "MCAR"
+    strength: float = Field(0.0, ge=-20, le=20, description="log-hazard per SD of the driving score")
+    differential_by_arm: float = Field(0.0, ge=-20, le=20, description="log-hazard ratio, intervention vs control")
+    disruption_effect: float = Field(
+        0.0, ge=-20, le=20, description="MAR: log-hazard ratio after the patient's team disbands")
+
+
+AllocationMethod = Literal["simple", "stratified", "matched_pairs", "minimisation", "constrained"]
+TEAM_ATTRIBUTES = ("site", "team_type", "patients", "staff")
+
+
+class Allocation(Section):
+    method: AllocationMethod = "simple"
+    strata: tuple[Literal["site", "team_type"], ...] = ("site",)
+    balance_on: tuple[Literal["site", "team_type", "patients", "staff"], ...] = (
+        "site", "team_type", "patients")
+    constrained_fraction: float = Field(0.1, gt=0, le=1)
+    max_enumerate: int = Field(100_000, ge=10, le=5_000_000)
+    minimisation_probability: float = Field(0.8, ge=0.5, le=1)
+
+
+EstimatorName = Literal["mixed_ancova", "cluster_summary", "cluster_means", "individual_ttest",
+                        "gee_robust", "permutation", "implementation_split", "cace_iv"]
+Adjustment = Literal["baseline", "strata", "site", "team_type"]
+DfMethod = Literal["between_within", "satterthwaite", "kenward_roger"]
+GeeCorrection = Literal["none", "kauermann_carroll", "mancl_derouen"]
+
+
+class Variant(Section):
+    """A named variant of an estimator with its own settings (e.g. adjusted for team type)."""
+
+    estimator: EstimatorName
+    adjust_for: Optional[tuple[Adjustment, ...]] = None
+    df_method: Optional[DfMethod] = None
+    gee_correction: Optional[GeeCorrection] = None
+
+
+class Analysis(Section):
+    alpha: float = Field(0.05, gt=0, lt=1)
+    estimators: tuple[str, ...] = ("mixed_ancova", "cluster_summary")
+    adjust_for: tuple[Adjustment, ...] = Field(
+        ("baseline", "strata"), description="covariates in the analysis model; strata = allocation strata")
+    df_method: DfMethod = "satterthwaite"
+    gee_correction: GeeCorrection = "mancl_derouen"
+    permutations: int = Field(500, ge=19, le=100_000)
+    variants: dict[str, Variant] = {}
+
+    @property
+    def adjust_for_strata(self) -> bool:
+        return "strata" in self.adjust_for
+
+
+def _analysis_problems(a: Analysis) -> list[tuple[str, object, str]]:
+    known = set(EstimatorName.__args__)
+    out = []
+    for name in a.variants:
+        if name in known:
+            out.append((f"analysis.variants.{name}", name, "a variant cannot reuse an estimator's name"))
+    for i, name in enumerate(a.estimators):
+        if name not in known and name not in a.variants:
+            out.append((f"analysis.estimators[{i}]", name,
+                        f"unknown estimator; use one of {', '.join(sorted(known))} "
+                        "or a name defined under analysis.variants"))
+    if len(set(a.estimators)) != len(a.estimators):
+        out.append(("analysis.estimators", list(a.estimators), "names must not repeat"))
+    if not a.estimators:
+        out.append(("analysis.estimators", [], "name at least one estimator"))
+    return out
+
+
+class Scenario(Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=80)
+    description: str = ""
+    seed: int = Field(2015, ge=0, le=2**63 - 1)
+    replicates: int = Field(1000, ge=1, le=10_000_000)
+    trial: Trial = Trial()
+    outcome: Outcome = Outcome()
+    intervention: Intervention = Intervention()
+    staff_turnover: StaffTurnover = StaffTurnover()
+    reconfiguration: Reconfiguration = Reconfiguration()
+    dropout: Dropout = Dropout()
+    allocation: Allocation = Allocation()
+    analysis: Analysis = Analysis()
+    sweep: dict[str, tuple] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_effects_for_listed_types(cls, data: Any) -> Any:
+        """Unless the file gives ``outcome.team_type_effects``, the default effects apply to
+        the team types the trial has; effects the user wrote are checked as written."""
+        if not isinstance(data, dict):
+            return data
+        outcome, trial = data.get("outcome", {}), data.get("trial", {})
+        if not isinstance(outcome, dict) or not isinstance(trial, dict) or \
+                "team_type_effects" in outcome or not isinstance(trial.get("team_types"), dict):
+            return data
+        effects = {t: v for t, v in DEFAULT_TEAM_TYPE_EFFECTS.items() if t in trial["team_types"]}
+        return {**data, "outcome": {**outcome, "team_type_effects": effects}}
+
+
+def _shares_problems(path: str, shares: dict[str, float]) -> list[tuple[str, object, str]]:
+    if not shares:
+        return [(path, shares, "must name at least one category")]
+    bad = [(f"{path}.{k}", v, "share must be in [0, 1]") for k, v in shares.items() if not 0 <= v <= 1]
+    total = sum(shares.values())
+    if abs(total - 1.0) > 1e-6:
+        bad.append((path, shares, f"shares sum to {total:g}; they must sum to 1"))
+    return bad
+
+
+def check_consistency(s: Scenario) -> list[tuple[str, object, str]]:
+    """Cross-field checks; each problem is (dotted path, value, what is allowed)."""
+    problems = _shares_problems("trial.sites", s.trial.sites)
+    problems += _shares_problems("trial.team_types", s.trial.team_types)
+    k = s.trial.teams
+    n_int = intervention_count(k, s.trial.intervention_share)
+    if min(n_int, k - n_int) < 2:
+        problems.append(("trial.intervention_share", s.trial.intervention_share,
+                         f"gives {n_int} of {k} teams in the intervention arm; each arm needs >= 2 teams"))
+    if s.allocation.method == "matched_pairs" and n_int not in (k // 2, (k + 1) // 2):
+        problems.append(("allocation.method", "matched_pairs",
+                         f"needs about half the teams in each arm; trial.intervention_share "
+                         f"{s.trial.intervention_share:g} gives {n_int} of {k} (use stratified)"))
+    for t in s.outcome.team_type_effects:
+        if t not in s.trial.team_types:
+            problems.append((f"outcome.team_type_effects.{t}", t,
+                             f"team type not in trial.team_types ({', '.join(s.trial.team_types)})"))
+    for i, m in enumerate(s.intervention.session_months):
+        if not 0 <= m < s.trial.months:
+            problems.append((f"intervention.session_months[{i}]", m,
+                             f"not in [0, trial.months = {s.trial.months:g})"))
+    if s.intervention.sessions_to_train > len(s.intervention.session_months) and \
+            s.intervention.refresher_every_months is None:
+        problems.append(("intervention.sessions_to_train", s.intervention.sessions_to_train,
+                         f"more than the {len(s.intervention.session_months)} sessions scheduled "
+                         "and no refreshers: nobody could be trained"))
+    problems += _disbanding_problems(s)
+    problems += _analysis_problems(s.analysis)
+    return problems
+
+
+def _disbanding_problems(s: Scenario) -> list[tuple[str, object, str]]:
+    """Scheduled disbanding must leave >= 1 team per arm in every site (largest-remainder counts)."""
+    out = []
+    for i, ev in enumerate(s.reconfiguration.scheduled):
+        if ev.month >= s.trial.months:
+            out.append((f"reconfiguration.scheduled[{i}].month", ev.month,
+                        f"not before follow-up (trial.months = {s.trial.months:g})"))
+    total = sum(ev.teams for ev in s.reconfiguration.scheduled)
+    if total:
+        per_site = category_counts(s.trial.teams, s.trial.sites) if not _shares_problems(
+            "", s.trial.sites) else {}
+        smallest = min(per_site.values(), default=0)
+        if per_site and smallest - total < 2:
+            out.append(("reconfiguration.scheduled", total,
+                        f"{total} teams disbanded could leave a site ({smallest} teams in the "
+                        "smallest) without a team in each arm; at most "
+                        f"{max(smallest - 2, 0)} allowed"))
+    return out
