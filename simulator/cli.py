@@ -128,7 +128,8 @@ def _report(out: Path, scenario, result, images: list[Path]) -> None:
 def cmd_power(args) -> int:
     import json
 
-    from simulator.planning.closed_form import closed_form_rows, power_table
+    from simulator.outputs.tables import power_table
+    from simulator.planning.closed_form import closed_form_rows
 
     scenario = load_scenario(args.scenario)
     rows = closed_form_rows(scenario, estimator=args.estimator)

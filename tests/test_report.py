@@ -7,7 +7,8 @@ import re
 import pytest
 
 from simulator.cli import main
-from simulator.outputs.report import parse_cell, read_summary
+from simulator.outputs.files import parse_cell
+from simulator.outputs.report import read_summary
 from simulator.montecarlo.runner import RunSettings, run_scenario
 from simulator.scenario.files import load_scenario
 

@@ -95,15 +95,6 @@ def _split(covariates: Mapping[str, np.ndarray], arm: np.ndarray):
     return x, where, _arm_stats(x1), _arm_stats(x0), x1.shape[1] > 0 and x0.shape[1] > 0
 
 
-def max_abs_smd(covariates: Mapping[str, np.ndarray], arm: np.ndarray) -> float:
-    """Largest |SMD| over every numeric covariate and every category indicator (nan if none)."""
-    k, arm = check_covariates(covariates, ()), np.asarray(arm)
-    if arm.shape != (k,):
-        raise ValueError(f"arm has shape {arm.shape}, expected ({k},)")
-    x, _, stats1, stats0, both = _split(covariates, arm)
-    return _max_abs_smd(x, stats1, stats0) if both and x.shape[0] else math.nan
-
-
 def _type_dict(levels, ints, ctls) -> dict:
     out, all_in_one = {}, 0
     for t, n_int, n_ctl in zip(levels, ints, ctls):

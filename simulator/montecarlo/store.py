@@ -7,7 +7,6 @@ of a changed scenario, or written by different code, are never mixed with new on
 """
 from __future__ import annotations
 
-import csv
 import functools
 import hashlib
 import json
@@ -15,7 +14,7 @@ import shutil
 from pathlib import Path
 
 from simulator import __version__
-from simulator.outputs.files import csv_text, write_atomic
+from simulator.outputs.files import csv_text, read_rows, write_atomic
 from simulator.scenario.schema import Scenario
 
 PACKAGE = Path(__file__).resolve().parent.parent   # simulator/
@@ -95,8 +94,7 @@ class ChunkStore:
         write_atomic(self.path(unit.design_point, unit.first, unit.stop), text)
 
     def read(self, unit) -> list[list[str]]:
-        with open(self.path(unit.design_point, unit.first, unit.stop), newline="") as fh:
-            return list(csv.reader(fh))
+        return read_rows(self.path(unit.design_point, unit.first, unit.stop))
 
     def concatenate(self, units, header, target: Path) -> None:
         """replicates.csv: the header then every chunk in design-point/replicate order, atomically."""

@@ -9,6 +9,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from simulator.outputs.files import read_csv
 from simulator.montecarlo.performance import COLUMNS, performance, performance_row
 
 ESTIMANDS = {"itt": "true_itt", "efficacy": "true_efficacy"}
@@ -25,15 +26,20 @@ def _float(cell: str) -> float:
     return float(cell) if cell != "" else np.nan
 
 
-def columns_from_rows(header: Sequence[str], rows: Sequence[Sequence[str]]) -> dict[str, np.ndarray]:
-    """Parse CSV rows into arrays: design_point/replicate int, estimator str, NUMERIC floats."""
-    idx = {name: header.index(name) for name in header}
-    out: dict[str, np.ndarray] = {
-        "design_point": np.array([int(r[idx["design_point"]]) for r in rows], dtype=int),
-        "estimator": np.array([r[idx["estimator"]] for r in rows], dtype=object),
-    }
-    for name in NUMERIC:
-        out[name] = np.array([_float(r[idx[name]]) for r in rows], dtype=float)
+def columns_from_rows(header: Sequence[str], rows: Sequence[Sequence[str]],
+                      names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """CSV rows as arrays: design_point/replicate int, estimator text, the rest floats (empty
+    cells nan); ``names`` (default: design_point, estimator and NUMERIC) picks the columns."""
+    names = ("design_point", "estimator", *NUMERIC) if names is None else names
+    out: dict[str, np.ndarray] = {}
+    for name in names:
+        i = header.index(name)
+        if name == "estimator":
+            out[name] = np.array([r[i] for r in rows], dtype=object)
+        elif name in ("design_point", "replicate"):
+            out[name] = np.array([int(r[i]) for r in rows], dtype=int)
+        else:
+            out[name] = np.array([_float(r[i]) for r in rows], dtype=float)
     return out
 
 
@@ -86,21 +92,5 @@ def summarise(data: Mapping[str, np.ndarray], points, estimators: Sequence[str],
 
 
 def read_replicate_columns(path, names: Sequence[str]) -> dict[str, np.ndarray]:
-    """Selected columns of a replicates.csv (estimator as text, the rest as floats/ints)."""
-    import csv
-
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
-        header = next(reader)
-        idx = [header.index(n) for n in names]
-        rows = [[r[i] for i in idx] for r in reader]
-    out = {}
-    for k, name in enumerate(names):
-        cells = [r[k] for r in rows]
-        if name == "estimator":
-            out[name] = np.array(cells, dtype=object)
-        elif name in ("design_point", "replicate"):
-            out[name] = np.array([int(c) for c in cells], dtype=int)
-        else:
-            out[name] = np.array([_float(c) for c in cells], dtype=float)
-    return out
+    """Selected columns of a replicates.csv, typed as ``columns_from_rows`` types them."""
+    return columns_from_rows(*read_csv(path), names=names)

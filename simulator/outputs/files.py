@@ -1,6 +1,8 @@
-"""Atomic file writing: a temporary name in the same folder, then ``os.replace``.
+"""Files: atomic writing (a temporary name in the same folder, then ``os.replace``, so an
+interrupted run never leaves a truncated file under a final name), CSV cells written with
+repr-exact floats and read back, the one CSV reader, and the one fixed-width text table.
 
-An interrupted run never leaves a truncated file under a final name.
+A leaf module (no crtsim imports): the chunk store of ``montecarlo`` writes through it too.
 """
 from __future__ import annotations
 
@@ -61,3 +63,37 @@ def write_columns(path: str | Path, columns: Mapping[str, Sequence]) -> Path:
     """Write equal-length columns as a CSV file, atomically."""
     header = list(columns)
     return write_atomic(path, csv_text(header, zip(*(columns[h] for h in header))))
+
+
+def parse_cell(cell: str):
+    """A cell as written by ``format_cell``: int, float (exact: written with repr), bool, nan
+    for an empty cell, else the text."""
+    if cell == "":
+        return float("nan")
+    if cell in ("True", "False"):
+        return cell == "True"
+    for kind in (int, float):
+        try:
+            return kind(cell)
+        except ValueError:
+            pass
+    return cell
+
+
+def read_rows(path: str | Path) -> list[list[str]]:
+    """Every row of a CSV file as text cells (the header, if any, is the first row)."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.reader(fh))
+
+
+def read_csv(path: str | Path) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of a CSV file with a header row."""
+    rows = read_rows(path)
+    return (rows[0], rows[1:]) if rows else ([], [])
+
+
+def fixed_width(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Right-aligned text table for the terminal, columns two spaces apart."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+    lines = ["  ".join(h.rjust(w) for h, w in zip(head, widths))]
+    return "\n".join(lines + ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in rows])

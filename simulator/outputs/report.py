@@ -8,45 +8,29 @@ simulation, and keeps an existing timeline.png.
 from __future__ import annotations
 
 import base64
-import csv
 import json
 from html import escape
 from pathlib import Path
 
 import numpy as np
 
-from simulator.outputs.files import write_atomic
+from simulator.outputs.files import parse_cell, read_csv, write_atomic
 from simulator.outputs.report_html import page
 from simulator.scenario.schema import Scenario
 
 PLOTS = ("power_curve.png", "bias_coverage.png", "timeline.png", "balance.png")
 
 
-def parse_cell(cell: str):
-    """A summary.csv cell as written by ``files.format_cell``: int, float, bool, nan or text."""
-    if cell == "":
-        return float("nan")
-    if cell in ("True", "False"):
-        return cell == "True"
-    for kind in (int, float):
-        try:
-            return kind(cell)
-        except ValueError:
-            pass
-    return cell
-
-
 def read_summary(path: str | Path) -> list[dict]:
     """summary.csv back as the list of dict rows ``summary.summarise`` produced (numbers parsed;
     floats round-trip exactly because they were written with repr)."""
-    with open(path, newline="", encoding="utf-8") as fh:
-        return [{k: parse_cell(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+    header, rows = read_csv(path)
+    return [dict(zip(header, map(parse_cell, row))) for row in rows]
 
 
 def swept_keys_of(path: str | Path) -> list[str]:
     """The swept keys: the summary.csv columns before ``estimator``."""
-    with open(path, newline="", encoding="utf-8") as fh:
-        header = next(csv.reader(fh))
+    header, _ = read_csv(path)
     return header[: header.index("estimator")]
 
 

@@ -6,7 +6,7 @@ import platform
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from simulator.outputs.files import csv_text, format_cell, write_atomic
+from simulator.outputs.files import csv_text, fixed_width, format_cell, write_atomic
 from simulator.scenario.schema import Scenario
 from simulator.montecarlo.store import code_hash
 from simulator.montecarlo.summary import summary_columns
@@ -49,6 +49,18 @@ def write_run_json(out_dir: Path, scenario: Scenario, result, settings) -> Path:
     return write_atomic(out_dir / "run.json", json.dumps(info, indent=2) + "\n")
 
 
+TABLE_COLUMNS = {"teams_int": "teams int", "teams_ctl": "teams ctl", "teams_per_arm": "k",
+                 "patients_analysed": "m analysed", "vif": "VIF",
+                 "expected_exposure": "E[exposure]", "expected_itt_effect": "ITT effect",
+                 "closed_form_power": "power"}
+
+
+def power_table(rows: list[dict], swept_keys: list[str]) -> str:
+    """Fixed-width text table of ``planning.closed_form.closed_form_rows`` for the terminal."""
+    cells = [[_short(row[k]) for k in (*swept_keys, *TABLE_COLUMNS)] for row in rows]
+    return fixed_width([*swept_keys, *TABLE_COLUMNS.values()], cells)
+
+
 TABLE_HEADINGS = {"rejection_all": "power (all trials)", "rejection_all_mcse": "mcse"}
 
 
@@ -60,11 +72,7 @@ def summary_table(summary: list[dict], swept_keys: list[str]) -> str:
     if any(row.get("n_failed") for row in rows):
         cols.append("n_failed")
     cells = [[_short(row.get(c)) for c in cols] for row in rows]
-    cols = [TABLE_HEADINGS.get(c, c) for c in cols]
-    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(cols)]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(cols, widths))]
-    lines += ["  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in cells]
-    return "\n".join(lines)
+    return fixed_width([TABLE_HEADINGS.get(c, c) for c in cols], cells)
 
 
 def _short(value) -> str:

@@ -90,31 +90,12 @@ def closed_form_power(s: Scenario, *, estimator: str | None = None) -> dict:
             "expected_itt_effect": effect, "closed_form_power": sol.power}
 
 
-TABLE_COLUMNS = {"teams_int": "teams int", "teams_ctl": "teams ctl", "teams_per_arm": "k",
-                 "patients_analysed": "m analysed", "vif": "VIF",
-                 "expected_exposure": "E[exposure]", "expected_itt_effect": "ITT effect",
-                 "closed_form_power": "power"}
-
-
 def closed_form_rows(scenario: Scenario, *, estimator: str | None = None) -> list[dict]:
     """One row per design point: the swept values, then every closed-form input and the power."""
     from simulator.scenario.files import design_points
 
     return [{**point.swept, **closed_form_power(point.scenario, estimator=estimator)}
             for point in design_points(scenario)]
-
-
-def power_table(rows: list[dict], swept_keys: list[str]) -> str:
-    """Fixed-width text table of ``closed_form_rows`` for the terminal."""
-    heads = [*swept_keys, *TABLE_COLUMNS.values()]
-    cells = [[_cell(row[k]) for k in (*swept_keys, *TABLE_COLUMNS)] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(heads)]
-    lines = ["  ".join(h.rjust(w) for h, w in zip(heads, widths))]
-    return "\n".join(lines + ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells])
-
-
-def _cell(value) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def _numeric(values) -> bool:

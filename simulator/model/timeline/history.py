@@ -35,10 +35,6 @@ class TeamPath:
         k = bisect.bisect_right(times, month) - 1
         return float(cum[k] + fidelity[k] * (month - times[k]))
 
-    def fidelity_integral(self, start: float, end: float) -> float:
-        """∫ F_j(t) dt over [start, end], in fidelity-months."""
-        return self.integral_to(end) - self.integral_to(start)
-
     def at(self, months: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(fidelity, staff in post) at the given months."""
         k = np.searchsorted(self.times, months, side="right") - 1
@@ -60,10 +56,6 @@ class TimelineHistory:
     fidelity_at_followup: np.ndarray  # (K,)
     baseline_staff_in_post: np.ndarray  # (K,) baseline staff still in post at follow-up
     staff_departures: np.ndarray     # (K,)
-
-    def events_table(self) -> dict[str, list]:
-        """The event log as columns (month, kind, team, subject, value)."""
-        return {name: [getattr(e, name) for e in self.events] for name in Event._fields}
 
     def monthly(self, step: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(months, fidelity (K, M), staff in post (K, M)) on a regular grid including follow-up."""

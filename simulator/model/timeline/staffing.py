@@ -76,9 +76,6 @@ class TeamState:
         self.departures = 0
         self.disbanded_at = math.nan
 
-    def n_in_post(self) -> int:
-        return self.n
-
     def trained(self) -> int:
         return self.counts[BASELINE][self.k] + self.counts[NEWCOMER][self.k]
 
