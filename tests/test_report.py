@@ -7,10 +7,10 @@ import re
 import pytest
 
 from simulator.cli import main
-from simulator.outputs.tables.files import parse_cell
-from simulator.outputs.tables.report import read_summary
+from simulator.outputs.files import parse_cell
+from simulator.outputs.report import read_summary
 from simulator.montecarlo.runner import RunSettings, run_scenario
-from simulator.scenario.schema.files import load_scenario
+from simulator.scenario.files import load_scenario
 
 SCENARIO = ("name: rep\nreplicates: 8\ntrial: {teams: 8, patients_per_team: {mean: 6, cv: 0.3}}\n"
             "sweep: {intervention.attendance: [0.5, 1.0]}\n")

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from simulator.cli import main
-from simulator.scenario.schema.files import ScenarioError, design_points, load_scenario, parse_scenario
+from simulator.scenario.files import ScenarioError, design_points, load_scenario, parse_scenario
 
 
 def test_only_name_is_required_and_defaults_match_design():
