@@ -11,7 +11,7 @@ import pytest
 from simulator.cli import main
 from simulator.planning.closed_form import closed_form_curve, closed_form_power, closed_form_rows
 from simulator.planning.expected_exposure import expected_exposure, expected_itt
-from simulator.planning.power import Assumptions, BaselineCorrelations, power_at
+from simulator.planning.power import BaselineCorrelations, solve_power
 from simulator.montecarlo.engine import draw_replicate
 from simulator.montecarlo.runner import RunSettings, run_scenario
 from simulator.scenario.files import load_scenario, parse_scenario
@@ -31,16 +31,15 @@ def test_hand_inputs_agree_with_simulator_power():
                            "cluster_autocorrelation": 0.7},
                   intervention={"effect_at_full_implementation": 3.0},
                   dropout={"attrition": 0.2})
-    a = Assumptions(icc=0.05, sd=10.0, alpha=0.05, cv=0.3, method="eldridge",
-                    baseline=BaselineCorrelations(0.4, 0.7), attrition=0.2, two_tailed=True)
+    a = dict(effect=3.0, teams_per_arm=10, patients_per_team=15, icc=0.05, sd=10.0, alpha=0.05,
+             cv=0.3, method="eldridge", attrition=0.2, two_tailed=True)
     out = closed_form_power(s)
     assert out["teams_per_arm"] == 10 and out["patients_analysed"] == pytest.approx(12.0)
     assert out["expected_itt_effect"] == pytest.approx(3.0)
-    expected = power_at(3.0, 10, 15, assumptions=a)
+    expected = solve_power(baseline_correlations=BaselineCorrelations(0.4, 0.7), **a).power
     assert out["closed_form_power"] == pytest.approx(expected, rel=1e-12)
     unadjusted = closed_form_power(s, estimator="cluster_means")
-    a0 = Assumptions(icc=0.05, sd=10.0, cv=0.3, method="eldridge", attrition=0.2, two_tailed=True)
-    assert unadjusted["closed_form_power"] == pytest.approx(power_at(3.0, 10, 15, assumptions=a0))
+    assert unadjusted["closed_form_power"] == pytest.approx(solve_power(**a).power)
     assert unadjusted["closed_form_power"] < out["closed_form_power"]
 
 
