@@ -7,10 +7,15 @@ import math
 
 import numpy as np
 import pytest
+from scipy import integrate, stats
+from scipy.special import expit, logit
 
 from simulator.cli import main
 from simulator.planning.closed_form import closed_form_curve, closed_form_power, closed_form_rows
-from simulator.planning.expected_exposure import expected_exposure, expected_itt
+from simulator.planning.expected_exposure import (expected_exposure, expected_itt,
+                                                 fidelity_at_followup, month_grid,
+                                                 node_post_states)
+from simulator.model.timeline.staffing import session_schedule
 from simulator.planning.power import BaselineCorrelations, solve_power
 from simulator.montecarlo.engine import draw_replicate
 from simulator.montecarlo.runner import RunSettings, run_scenario
@@ -119,3 +124,53 @@ def test_simulated_cluster_means_power_matches_closed_form(tmp_path):
         assert cf["closed_form_power"] == pytest.approx(truth, rel=1e-9)
         mcse = math.sqrt(truth * (1 - truth) / row["n_sim"])
         assert abs(row["rejection"] - truth) < 3 * mcse, (k, row["rejection"], truth)
+
+
+# --- fidelity at follow-up (what `crtsim validate` echoes) from the same mean-field model -------
+
+def _all_vacant_error(s) -> float:
+    """The mean field's documented error at follow-up (expected_exposure docstring): it
+    overstates E[F_j(T)] by at most F̄(T) P(post vacant at T)^{s_min}; worst leadership node."""
+    sessions = session_schedule(s)
+    ends = [after[-1] for _, after, _ in node_post_states(s, month_grid(s, sessions), sessions)]
+    return max(end[-1] / (1 - end[0]) * end[0] ** s.trial.staff_per_team.min for end in ends)
+
+
+@pytest.mark.parametrize("lam, kappa", [(0.0, 0.0), (1.0, -0.5)],
+                         ids=["no_leadership", "leadership"])
+def test_fidelity_at_followup_matches_simulated(lam, kappa):
+    """Turnover, vacancies, partial attendance, two sessions to train and refreshers: the mean
+    of the replicates' mean_fidelity_int (surviving intervention teams) is within 4 MCSE of the
+    mean field, plus its documented error (all posts vacant at once; quadrature < 2e-7 for
+    |λ|, |κ| <= 1)."""
+    s = _scenario(trial={"teams": 60, "patients_per_team": {"mean": 2, "cv": 0.0}},
+                  intervention={"attendance": 0.6, "session_months": [1, 2, 3, 4],
+                                "sessions_to_train": 2, "refresher_every_months": 3.0,
+                                "leadership_on_attendance": lam},
+                  staff_turnover={"annual_rate": 0.5, "vacancy_months": 3.0,
+                                  "leadership_on_turnover": kappa}, seed=11)
+    simulated = np.array([draw_replicate(s, r).diagnostics["mean_fidelity_int"]
+                          for r in range(200)])
+    mcse = simulated.std(ddof=1) / math.sqrt(simulated.size)
+    error = _all_vacant_error(s) + (2e-7 if lam or kappa else 0.0)
+    assert abs(simulated.mean() - fidelity_at_followup(s)) < 4 * mcse + error
+
+
+@pytest.mark.parametrize("lam, quadrature_error", [(0.0, 1e-12), (1.0, 1e-7)])
+def test_fidelity_without_turnover_is_binomial(lam, quadrature_error):
+    """No turnover (the mean field is exact): a member is trained once Binomial(4 sessions,
+    p_L) >= 2, so E[F_j(T)] = E_L[P(Bin(4, p_L) >= 2)]; reference by adaptive quadrature, within
+    the 20-node Gauss–Hermite error of the docstring."""
+    s = _scenario(intervention={"attendance": 0.6, "leadership_on_attendance": lam,
+                                "session_months": [1, 2, 3, 4], "sessions_to_train": 2},
+                  staff_turnover={"annual_rate": 0.0})
+    density = lambda L: stats.binom.sf(1, 4, expit(logit(0.6) + lam * L)) * stats.norm.pdf(L)  # noqa: E731
+    reference = integrate.quad(density, -np.inf, np.inf, epsabs=1e-13, epsrel=1e-13)[0]
+    assert fidelity_at_followup(s) == pytest.approx(reference, abs=quadrature_error)
+
+
+def test_design_md_fidelity_check():
+    """Attendance 1, one session at month 0, vacancy 0, turnover h: F(T) = exp(-h T/12)."""
+    for h in (0.2, 0.5):
+        s = _scenario(staff_turnover={"annual_rate": h, "vacancy_months": 0.0})
+        assert fidelity_at_followup(s) == pytest.approx(math.exp(-h), rel=1e-9)
