@@ -101,7 +101,9 @@ def cmd_run(args) -> int:
               file=sys.stderr)
         return 130
     write_summary(out, result.summary, result.swept_keys)
-    write_run_json(out, scenario, result, settings)
+    write_run_json(out, scenario, result, settings, command=[   # workers etc. change no number
+        "crtsim", "run", str(args.scenario), "--replicates", str(scenario.replicates),
+        "--seed", str(scenario.seed)])
     images = [] if args.no_plots else _plots(out, scenario, result)
     _report(out, scenario, result, images)
     if not args.quiet:

@@ -1,4 +1,5 @@
-"""Plots and ``report.html`` of an output folder: after a run, or rebuilt from the saved files.
+"""Plots, ``statement.md`` and ``report.html`` of an output folder: after a run, or rebuilt
+from the saved files.
 
 The report is one self-contained file: inline CSS, plots embedded as base64 ``data:`` URIs,
 no scripts and no external resources.  ``rebuild_report`` needs only summary.csv and run.json
@@ -110,9 +111,16 @@ def image_tag(path: Path) -> str:
 
 def write_report(out_dir: Path, scenario: Scenario, summary: list[dict], swept_keys: list[str],
                  info: dict, images: list[Path]) -> Path:
-    """Write ``report.html`` atomically; ``images`` are the PNGs to embed (in that order)."""
+    """Write ``statement.md`` and ``report.html`` (which embeds it) atomically; ``images`` are
+    the PNGs to embed (in that order)."""
+    from simulator.outputs.statement import markdown_html, statement_markdown
+
     extra = _replicates_note(Path(out_dir) / "replicates.csv")
-    html = page(scenario, summary, swept_keys, info, [image_tag(p) for p in images], extra)
+    markdown = statement_markdown(scenario, summary, info)
+    write_atomic(Path(out_dir) / "statement.md", markdown)
+    statement = markdown_html(markdown)
+    html = page(scenario, summary, swept_keys, info, [image_tag(p) for p in images], extra,
+                statement=statement)
     return write_atomic(Path(out_dir) / "report.html", html)
 
 
@@ -125,8 +133,8 @@ def _replicates_note(path: Path) -> str:
 
 
 def rebuild_report(out_dir: str | Path) -> Path:
-    """Redraw the plots (keeping an existing timeline.png) and rewrite report.html from
-    summary.csv and run.json, without simulating."""
+    """Redraw the plots (keeping an existing timeline.png) and rewrite statement.md and
+    report.html from summary.csv and run.json, without simulating."""
     out = Path(out_dir)
     info = read_run_info(out)
     scenario = scenario_from_info(info, str(out / "run.json"))

@@ -157,11 +157,12 @@ def provenance_section(info: dict, extra: str) -> str:
 
 
 def page(scenario: Scenario, summary: list[dict], swept_keys: list[str], info: dict,
-         images: list[str], extra: str = "") -> str:
+         images: list[str], extra: str = "", *, statement: str = "") -> str:
     """The whole report; ``images`` are ready <img> tags (data URIs)."""
     plots = "\n".join(images) if images else "<p class=note>No plots (run with --no-plots).</p>"
     body = [f"<h1>crtsim report: {escape(scenario.name)}</h1>",
             f"<p>{escape(scenario.description or 'No description.')}</p>",
+            f'<section id="statement">{statement}</section>' if statement else "",
             parameters_section(scenario), derived_section(scenario),
             "<h2>Plots</h2>\n" + plots, summary_section(summary, swept_keys),
             provenance_section(info, extra)]
