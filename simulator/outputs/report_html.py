@@ -17,6 +17,10 @@ table{border-collapse:collapse;margin:.6em 0;font-size:.9em}td,th{padding:.2em .
 border-bottom:1px solid #e4e4e4;text-align:right}th{background:#f3f3f3}td.l,th.l{text-align:left}
 img{max-width:100%;display:block;margin:1em 0}p.note{color:#555;font-size:.9em}"""
 
+FLOW_NOTE = ("<p class=note>Teams, patients and staff at each stage, per arm: mean over the "
+             "simulated trials and 10th–90th centile (flow.png, flow.svg; counts from the "
+             "diagnostics in replicates.csv).</p>")
+
 PARAMETERS = (
     ("teams randomised", "trial.teams"), ("intervention share", "trial.intervention_share"),
     ("patients per team (mean)", "trial.patients_per_team.mean"),
@@ -157,12 +161,14 @@ def provenance_section(info: dict, extra: str) -> str:
 
 
 def page(scenario: Scenario, summary: list[dict], swept_keys: list[str], info: dict,
-         images: list[str], extra: str = "", *, statement: str = "") -> str:
+         images: list[str], extra: str = "", *, statement: str = "", flow: str = "") -> str:
     """The whole report; ``images`` are ready <img> tags (data URIs)."""
     plots = "\n".join(images) if images else "<p class=note>No plots (run with --no-plots).</p>"
     body = [f"<h1>crtsim report: {escape(scenario.name)}</h1>",
             f"<p>{escape(scenario.description or 'No description.')}</p>",
             f'<section id="statement">{statement}</section>' if statement else "",
+            f'<section id="flow"><h2>Simulated CONSORT flow</h2>\n{flow}{FLOW_NOTE}</section>'
+            if flow else "",
             parameters_section(scenario), derived_section(scenario),
             "<h2>Plots</h2>\n" + plots, summary_section(summary, swept_keys),
             provenance_section(info, extra)]
