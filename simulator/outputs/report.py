@@ -138,6 +138,7 @@ def write_report(out_dir: Path, scenario: Scenario, summary: list[dict], swept_k
                  info: dict, images: list[Path]) -> Path:
     """Write ``statement.md`` and ``report.html`` (which embeds it) atomically; ``images`` are
     the PNGs to embed (flow.png in its own section, the others in that order)."""
+    from simulator.outputs.answer import answer, answer_section
     from simulator.outputs.statement import markdown_html, statement_markdown
 
     extra = _replicates_note(Path(out_dir) / "replicates.csv")
@@ -147,6 +148,7 @@ def write_report(out_dir: Path, scenario: Scenario, summary: list[dict], swept_k
     flow = "".join(image_tag(p) for p in images if p.name == "flow.png")
     html = page(scenario, summary, swept_keys, info,
                 [image_tag(p) for p in images if p.name != "flow.png"], extra,
+                answer=answer_section(answer(scenario, summary), swept_keys),
                 statement=statement, flow=flow)
     return write_atomic(Path(out_dir) / "report.html", html)
 
