@@ -4,7 +4,10 @@ from the saved files.
 The report is one self-contained file: inline CSS, plots embedded as base64 ``data:`` URIs,
 no scripts and no external resources.  ``rebuild_report`` needs only summary.csv and run.json
 (replicates.csv is listed when present); it redraws every plot but the timeline, which needs
-simulation, and keeps an existing timeline.png.
+simulation, and keeps an existing timeline.png.  The CONSORT flow (flow.png, flow.svg) is
+drawn from replicates.csv for the statement's design point; without it (or with a
+replicates.csv older than the flow columns) an existing flow is kept.  ``--no-plots`` writes
+no figure at all, the flow included; statement.md is always written.
 """
 from __future__ import annotations
 
