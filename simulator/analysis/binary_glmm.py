@@ -104,9 +104,10 @@ def _curvature(lay, X, theta, q, quad):
 
 
 def _try_boundary(lay, X, theta, here, boundary, q, modes):
-    """(θ, accepted): where |σ| < 0.01 (log-likelihood ``here``), the boundary point θ₀ = (logistic β̂, 0), a stationary
-    point, replaces θ if its log-likelihood is not lower. It is reached in one step where
-    the curvature in σ at 0 vanishes (there Newton steps only shrink σ by 1/3)."""
+    """(θ, accepted): where |σ| < 0.01 (log-likelihood ``here``), the boundary point
+    θ₀ = (logistic β̂, 0), a stationary point, replaces θ if its log-likelihood is not lower.
+    It is reached in one step even where the curvature in σ at 0 vanishes (there Newton steps
+    only shrink σ by a third each)."""
     near = np.abs(theta[:, -1]) < 0.01
     if not near.any():
         return theta, near
