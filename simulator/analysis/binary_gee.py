@@ -107,8 +107,9 @@ def fit_gee(lay: Layout, *, correction: str = "mancl_derouen", moments: str = "s
         a_j, g_j = _weighted(lay, terms, np.where(ok, rho, 0.0))
         step, solved = solve_spd(lay.trial_sum(a_j), lay.trial_sum(g_j))
         ok &= solved & (np.abs(beta) < 50).all(axis=1)
-        beta = beta + np.where(ok[:, None], np.nan_to_num(step), 0.0)
-        done |= ok & (np.abs(step) < _STEP_TOL).all(axis=1)
+        active = ok & ~done          # a finished trial stays put: batches do not matter
+        beta = beta + np.where(active[:, None], np.nan_to_num(step), 0.0)
+        done |= active & (np.abs(step) < _STEP_TOL).all(axis=1)
         if (done | ~ok).all():
             break
     ok &= done

@@ -17,7 +17,8 @@ stationary point (there ∂/∂σ = 0 by symmetry, and Newton steps approach it 
     trials still iterating are computed;
   - converged when every |d| < 1e-8; |σ̂| < 1e-6 is reported as σ̂ = 0 (``boundary``);
     once |σ| < 0.01 the boundary point (logistic β̂, σ = 0), stationary by symmetry, is tried
-    at each step and taken if its log-likelihood is not lower (``_try_boundary``);
+    at each step and taken if it is a local maximum (``boundary_curvature`` ≤ 0) and its
+    log-likelihood is not lower (``_try_boundary``);
   - failure (nan, converged False), never an exception: start fails (e.g. separation), σ̂ > 50,
     100 Newton steps without convergence, or −∇² log L not positive definite at the end.
 SE: the β block of (−∇² log L)⁻¹ at θ̂, ∇² log L by central differences of the exact
@@ -33,12 +34,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import special
 
 from .binary_agq import derivatives, quadrature
 from .binary_data import (BinaryTrials, EstimateArrays, Layout, layout, subset, t_estimates,
                           trial_block)
 from .binary_gee import design
-from .binary_logistic import fit_logistic
+from .binary_logistic import fit_logistic, linear_predictor
 
 _BLOCK = 256
 _MAX_ITER = 100
@@ -103,12 +105,22 @@ def _curvature(lay, X, theta, q, quad):
     return g, h
 
 
-def _try_boundary(lay, X, theta, here, boundary, q, modes):
-    """(θ, accepted): where |σ| < 0.01 (log-likelihood ``here``), the boundary point
-    θ₀ = (logistic β̂, 0), a stationary point, replaces θ if its log-likelihood is not lower.
-    It is reached in one step even where the curvature in σ at 0 vanishes (there Newton steps
-    only shrink σ by a third each)."""
-    near = np.abs(theta[:, -1]) < 0.01
+def boundary_curvature(lay: Layout, X: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    """(R,) ∂ log L/∂(σ²) at σ = 0 and β: ½ Σ_j [(Σ_i (y − μ))² − Σ_i μ(1 − μ)] (the score of
+    the variance component; Commenges & Jacqmin-Gadda 1997, JRSS B 59:157). With β the
+    logistic β̂, σ = 0 is a local maximum when it is ≤ 0 (∂²/∂σ² = 2 × this there)."""
+    mu = special.expit(linear_predictor(X, beta, lay.patient_trial))
+    r, w = lay.team_sum(lay.y - mu), lay.team_sum(mu * (1.0 - mu))
+    return lay.trial_sum(r * r - w) / 2.0
+
+
+def _try_boundary(lay, X, theta, here, boundary, q, modes, flat):
+    """(θ, accepted): where |σ| < 0.01 (log-likelihood ``here``) and σ = 0 is a local maximum
+    (``flat``: ``boundary_curvature`` ≤ 0), the boundary point θ₀ = (logistic β̂, 0), a
+    stationary point, replaces θ if its log-likelihood is not lower. It is reached in one
+    step even where the curvature in σ at 0 vanishes (there Newton steps only shrink σ by a
+    third each)."""
+    near = (np.abs(theta[:, -1]) < 0.01) & flat
     if not near.any():
         return theta, near
     at0 = _evaluate(lay, X, boundary, q, modes).loglik
@@ -121,6 +133,7 @@ def _newton(lay: Layout, X: np.ndarray, theta: np.ndarray, q: int):
     start's last column gives the boundary point), each step computed only for the trials
     still iterating (``subset``: a trial's arithmetic is its own)."""
     boundary = np.column_stack([theta[:, :-1], np.zeros(theta.shape[0])])
+    flat = boundary_curvature(lay, X, theta[:, :-1]) <= 0.0
     R = lay.n_trials
     ok, done, steps = np.ones(R, bool), np.zeros(R, bool), np.zeros(R, int)
     modes = np.zeros(lay.n_j.size)
@@ -139,7 +152,7 @@ def _newton(lay: Layout, X: np.ndarray, theta: np.ndarray, q: int):
         theta[rows], modes[teams], here = _line_search(sub, xs, theta[rows], np.nan_to_num(d),
                                                        quad, q)
         theta[rows], at0 = _try_boundary(sub, xs, theta[rows], here, boundary[rows], q,
-                                         modes[teams])
+                                         modes[teams], flat[rows])
         done[rows] |= good & at0
         steps[rows] += 1
         ok &= np.abs(theta[:, -1]) < _SIGMA_MAX
@@ -162,10 +175,13 @@ def _fit_block(lay: Layout, q: int) -> GlmmFit:
     theta[:, -1] = np.abs(theta[:, -1])       # the likelihood is even in σ
     quad = _evaluate(lay, X, theta, q, modes)
     hess = _hessian(lay, X, theta, q, quad.mode)
+    boundary = theta[:, -1] < _SIGMA_ZERO
+    # at σ = 0, ∂²/∂β∂σ = 0: the β block alone (∂²/∂σ² may vanish there, a quartic maximum)
+    hess[boundary, -1, :], hess[boundary, :, -1], hess[boundary, -1, -1] = 0.0, 0.0, -1.0
     _, pd = _ascent(np.zeros(theta.shape), hess)
     ok &= pd
     cov = np.linalg.inv(np.where(ok[:, None, None], -hess, np.eye(p + 1)))[:, :p, :p]
-    boundary = ok & (theta[:, -1] < _SIGMA_ZERO)
+    boundary &= ok
     theta[boundary, -1] = 0.0
     nan = lambda v: np.where(ok.reshape((-1,) + (1,) * (v.ndim - 1)), v, np.nan)  # noqa: E731
     return GlmmFit(nan(theta[:, :p]), nan(cov), nan(theta[:, -1]), nan(quad.loglik), steps,

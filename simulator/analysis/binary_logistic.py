@@ -81,8 +81,10 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, trial: np.ndarray, R: int,
             info = per_trial_gram(X, mu * (1.0 - mu), trial, R)
             step, ok = solve_spd(info, per_trial_vector(X, y - mu, trial, R))
             active &= ok & (np.abs(beta) < 50).all(axis=1)
-            beta = np.where(active[:, None], beta + np.nan_to_num(step), np.nan)
-            done |= active & (np.abs(step) < _STEP_TOL).all(axis=1)
+            moving = active & ~done      # a finished trial stays put: batches do not matter
+            beta = np.where(active[:, None], beta + np.where(moving[:, None],
+                                                             np.nan_to_num(step), 0.0), np.nan)
+            done |= moving & (np.abs(step) < _STEP_TOL).all(axis=1)
             if (done | ~active).all():
                 break
         mu = special.expit(linear_predictor(X, np.nan_to_num(beta), trial))

@@ -23,7 +23,7 @@ Integration: E_Z f(Z) by Gauss–Hermite quadrature for the weight exp(−z²/2)
 (``numpy.polynomial.hermite_e.hermegauss``, weights divided by √(2π)) with ``N_NODES`` = 150
 nodes. expit(β0 + σz) is analytic in a strip of half-width π/σ, so the error falls
 geometrically in √n; against adaptive quadrature (tests/test_binary_model.py) it is below
-1e-10 for σ_u ≤ 3 and below 1e-6 at σ_u = 5. ``SIGMA_MAX`` = 5 bounds the solves (at p = 0.3
+1e-12 for σ_u ≤ 2, 1e-9 for σ_u ≤ 3 and 1e-6 at σ_u = 5. ``SIGMA_MAX`` = 5 bounds the solves (at p = 0.3
 that is ICC_prop ≈ 0.6, far beyond what cluster trials report).
 """
 from __future__ import annotations
