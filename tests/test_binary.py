@@ -43,7 +43,8 @@ REF = _reference()
 
 def load(name: str) -> BinaryTrials:
     """The data set as one trial, with the covariates of its R formula."""
-    terms = {r["name"]: r["terms"] or "" for r in csv.DictReader(open(HERE / "binary_datasets.csv"))}
+    rows = csv.DictReader(open(HERE / "binary_datasets.csv"))
+    terms = {r["name"]: r["terms"] or "" for r in rows}
     data = np.loadtxt(HERE / f"binary_{name}.csv", delimiter=",", skiprows=1)
     team = data[:, 0].astype(int)
     arm = np.zeros(team.max() + 1, int)
