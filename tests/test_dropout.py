@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from simulator.model.dropout import baseline_rate, draw_dropout
 from simulator.montecarlo.engine import draw_replicate
-from simulator.scenario.schema.files import parse_scenario
+from simulator.scenario.files import parse_scenario
 
 
 def _spec(**kw):

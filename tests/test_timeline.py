@@ -5,7 +5,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings, strategies as st
 from scipy import stats
 
-from simulator.scenario.schema.files import parse_scenario
+from simulator.scenario.files import parse_scenario
 from simulator.model.timeline import run_timeline
 from simulator.model.world import build_world
 

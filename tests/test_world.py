@@ -4,9 +4,9 @@ import pytest
 from hypothesis import given, strategies as st
 
 from simulator.model.outcomes import untreated_followup
-from simulator.scenario.schema.files import parse_scenario
+from simulator.scenario.files import parse_scenario
 from simulator.model.world import build_world, team_sizes
-from simulator.scenario.schema.counts import category_counts
+from simulator.scenario.counts import category_counts
 
 
 @given(n=st.integers(1, 300), weights=st.lists(st.floats(0.01, 1.0), min_size=1, max_size=8))
