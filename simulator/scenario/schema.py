@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 from simulator.scenario.counts import category_counts, intervention_count
+from simulator.scenario.services import attrition_from_rate, services_problems
 
 
 class Section(BaseModel):
@@ -67,6 +68,8 @@ class Intervention(Section):
     sessions_to_train: int = Field(2, ge=1, le=100)
     refresher_every_months: Optional[float] = Field(None, gt=0.01, le=120)
     measurement_noise_sd: float = Field(0.1, ge=0, le=10)
+    effect_lag_months: float = Field(
+        0.0, ge=0, le=120, description="fidelity in the last L months before follow-up does not yet count")
 
 
 class StaffTurnover(Section):
@@ -93,6 +96,18 @@ class Dropout(Section):
     differential_by_arm: float = Field(0.0, ge=-20, le=20, description="log-hazard ratio, intervention vs control")
     disruption_effect: float = Field(
         0.0, ge=-20, le=20, description="MAR: log-hazard ratio after the patient's team disbands")
+    rate_per_year: Optional[float] = Field(
+        None, ge=0, le=50, description="instead of attrition: dropout hazard per patient-year; "
+        "attrition = 1 - exp(-rate * trial.months / 12), set from it")
+
+    @model_serializer(mode="wrap")
+    def _attrition_follows_rate(self, handler):
+        """With a rate, attrition is derived (``Scenario``): dumps leave it out, so a dump read
+        back (a sweep point, a resumed run) derives it again for its own trial.months."""
+        data = handler(self)
+        if self.rate_per_year is not None:
+            data.pop("attrition", None)
+        return data
 
 
 AllocationMethod = Literal["simple", "stratified", "matched_pairs", "minimisation", "constrained"]
@@ -187,6 +202,12 @@ class Scenario(Section):
         effects = {t: v for t, v in DEFAULT_TEAM_TYPE_EFFECTS.items() if t in trial["team_types"]}
         return {**data, "outcome": {**outcome, "team_type_effects": effects}}
 
+    @model_validator(mode="before")
+    @classmethod
+    def _attrition_from_rate(cls, data: Any) -> Any:
+        """``dropout.rate_per_year`` sets ``dropout.attrition`` for the trial's months."""
+        return attrition_from_rate(data)
+
 
 def _shares_problems(path: str, shares: dict[str, float]) -> list[tuple[str, object, str]]:
     if not shares:
@@ -226,6 +247,7 @@ def check_consistency(s: Scenario) -> list[tuple[str, object, str]]:
                          "and no refreshers: nobody could be trained"))
     problems += _disbanding_problems(s)
     problems += _analysis_problems(s.analysis)
+    problems += services_problems(s)
     return problems
 
 

@@ -40,7 +40,8 @@ def run_timeline(world: World, arm: np.ndarray, scenario: Scenario, *,
     else:
         _simulate(plans, states, draws, log, plan, membership, world, arm, scenario)
     log.sort(key=lambda e: e.month)   # teams log their turnover lazily; order by time
-    return build_history(months, log, states, membership, world, arm)
+    return build_history(months, log, states, membership, world, arm,
+                         scenario.intervention.effect_lag_months)
 
 
 def _sessions_only(plans, states, draws, log) -> None:

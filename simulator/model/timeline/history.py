@@ -68,9 +68,11 @@ def _paths(states) -> tuple[TeamPath, ...]:
     return tuple(TeamPath.from_lists(s.times, s.fidelity, s.in_post) for s in states)
 
 
-def patient_exposure(paths, patient_team, moves, months: float) -> np.ndarray:
-    """E_ij = (1/T) Σ over the patient's team spells of ∫ F_team(t) dt (0 once lost)."""
-    whole = np.array([p.integral_to(months) for p in paths])   # fidelity-months per team
+def patient_exposure(paths, patient_team, moves, months: float, lag: float = 0.0) -> np.ndarray:
+    """E_ij = (1/T) Σ over the patient's team spells of ∫ F_team(t) dt up to T − L (0 once
+    lost): fidelity of the last L months (``intervention.effect_lag_months``) does not yet count."""
+    horizon = months - lag
+    whole = np.array([p.integral_to(horizon) for p in paths])   # fidelity-months per team
     exposure = whole[patient_team].copy()
     spells: dict[int, list[tuple[float, int]]] = {}
     for month, i, _from, to in moves:
@@ -84,9 +86,9 @@ def patient_exposure(paths, patient_team, moves, months: float) -> np.ndarray:
         return cache[key]
 
     for i, spell in spells.items():
-        ends = [m for m, _ in spell[1:]] + [months]
+        ends = [min(m, horizon) for m, _ in spell[1:]] + [horizon]
         exposure[i] = sum(upto(team, end) - upto(team, start)
-                          for (start, team), end in zip(spell, ends) if team >= 0)
+                          for (start, team), end in zip(spell, ends) if team >= 0 and start < end)
     return np.clip(exposure / months, 0.0, 1.0)
 
 
@@ -98,7 +100,8 @@ def _disrupted(moves, n: int) -> np.ndarray:
     return out
 
 
-def build_history(months, log, states, membership, world: World, arm) -> TimelineHistory:
+def build_history(months, log, states, membership, world: World, arm,
+                  lag: float = 0.0) -> TimelineHistory:
     paths = _paths(states)
     moves = tuple(membership.moves)
     n = world.patient_team.shape[0]
@@ -111,7 +114,7 @@ def build_history(months, log, states, membership, world: World, arm) -> Timelin
         lost_month=membership.lost_month.copy(),
         disrupted_month=_disrupted(moves, n),
         moves=moves,
-        exposure=patient_exposure(paths, world.patient_team, moves, months),
+        exposure=patient_exposure(paths, world.patient_team, moves, months, lag),
         team_dose=np.array([p.integral_to(months) / months for p in paths]),
         fidelity_at_followup=np.array([p.fidelity[-1] for p in paths]),
         baseline_staff_in_post=np.array([s.baseline_in_post() for s in states]),
