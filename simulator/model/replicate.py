@@ -113,7 +113,22 @@ def diagnostics(world, allocation, history, status, outcomes) -> dict:
         "contamination": count(crossed) / crossed.size if crossed.size else float(crossed.mean()),
     }
     out.update(balance_diagnostics(world.covariates(), arm))
+    out.update(services_diagnostics(world, arm, history))
     return out
+
+
+def services_diagnostics(world, arm, history) -> dict:
+    """Contamination through staff who move (issue 14): fidelity at follow-up of the control
+    teams still running, mean exposure of the patients randomised to control, and moves."""
+    running_ctl = (arm == 0) & np.isnan(history.disband_month)
+    control_patients = arm[world.patient_team] == 0
+    return {
+        "mean_fidelity_ctl": float(history.fidelity_at_followup[running_ctl].mean())
+        if running_ctl.any() else float("nan"),
+        "mean_exposure_ctl": float(history.exposure[control_patients].mean())
+        if control_patients.any() else float("nan"),
+        "staff_moves": int(history.staff_flow["moved_out"].sum()),
+    }
 
 
 class StageClock:

@@ -31,7 +31,8 @@ ESTIMATE_FIELDS = ("estimate", "se", "df", "ci_low", "ci_high", "p_value", "conv
 DIAGNOSTICS = ("teams_analysed_int", "teams_analysed_ctl", "patients_randomised",
                "patients_analysed", "teams_disbanded", "staff_turnover", "mean_fidelity_int",
                "imbalance_max_smd", "contamination")
-EXTRA_DIAGNOSTICS = ("patients_dropout", "patients_lost", "team_type_all_in_one_arm")
+EXTRA_DIAGNOSTICS = ("patients_dropout", "patients_lost", "team_type_all_in_one_arm",
+                     "mean_fidelity_ctl", "mean_exposure_ctl", "staff_moves")
 _BATCH_ADJUSTMENTS = (frozenset({"baseline", "strata"}), frozenset({"baseline"}))
 
 

@@ -76,6 +76,8 @@ class StaffTurnover(Section):
     annual_rate: float = Field(0.2, ge=0, le=50, description="staff leaving per staff-year")
     vacancy_months: float = Field(3.0, ge=0, le=120)
     leadership_on_turnover: float = Field(0.0, ge=-20, le=20, description="log-hazard per SD of leadership")
+    move_share: float = Field(
+        0.0, ge=0, le=1, description="share of leavers who move to another team of the same site")
 
 
 class ScheduledDisbanding(Section):

@@ -13,6 +13,7 @@ from simulator.scenario.schema import Scenario
 from simulator.model.world import World
 from simulator.model.timeline.events import EVENT_KINDS, Event
 from simulator.model.timeline.history import TimelineHistory, build_history
+from simulator.model.timeline.moves import SharedTurnover
 from simulator.model.timeline.reconfiguration import Membership, disband_plan, reconfiguration
 from simulator.model.timeline.staffing import Draws, TeamState, Turnover, session, team_plans, team_staffing
 
@@ -59,6 +60,9 @@ def _simulate(plans, states, draws, log, plan, membership, world, arm, scenario)
     months = scenario.trial.months
     env = simpy.Environment()
     clocks = [Turnover(p, s, draws, log) for p, s in zip(plans, states)]
+    share = scenario.staff_turnover.move_share
+    if share > 0:   # teams exchange staff: one clock for all (moves module)
+        clocks = [SharedTurnover(clocks, world.site, share, draws, log)] * len(clocks)
     processes = [env.process(team_staffing(env, p, s, c, draws=draws, log=log))
                  for p, s, c in zip(plans, states, clocks)]
     if plan:
@@ -67,5 +71,5 @@ def _simulate(plans, states, draws, log, plan, membership, world, arm, scenario)
             scenario.reconfiguration.patient_transfer_probability, rng=draws.rng, log=log))
     env.run(until=months)
     for clock, state in zip(clocks, states):
-        if state.disbanded_at != state.disbanded_at:   # nan: still running at follow-up
+        if not state.ended:   # still running at follow-up
             clock.advance(months)

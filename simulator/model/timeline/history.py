@@ -55,7 +55,9 @@ class TimelineHistory:
     team_dose: np.ndarray            # (K,) time-averaged fidelity of each team over the trial
     fidelity_at_followup: np.ndarray  # (K,)
     baseline_staff_in_post: np.ndarray  # (K,) baseline staff still in post at follow-up
-    staff_departures: np.ndarray     # (K,)
+    staff_departures: np.ndarray     # (K,) staff who left the team (the service or to move)
+    staff_flow: dict                 # name -> (K,): joined, moved_out, moved_in, removed,
+    #                                  waiting (movers still waiting at follow-up), posts (at follow-up)
 
     def monthly(self, step: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(months, fidelity (K, M), staff in post (K, M)) on a regular grid including follow-up."""
@@ -92,6 +94,13 @@ def patient_exposure(paths, patient_team, moves, months: float, lag: float = 0.0
     return np.clip(exposure / months, 0.0, 1.0)
 
 
+def _staff_flow(states) -> dict:
+    flow = {k: np.array([s.flow[k] for s in states]) for k in states[0].flow}
+    flow["waiting"] = np.array([len(s.waiting) for s in states])
+    flow["posts"] = np.array([s.posts for s in states])
+    return flow
+
+
 def _disrupted(moves, n: int) -> np.ndarray:
     out = np.full(n, np.nan)
     for month, i, _from, _to in moves:
@@ -119,4 +128,5 @@ def build_history(months, log, states, membership, world: World, arm,
         fidelity_at_followup=np.array([p.fidelity[-1] for p in paths]),
         baseline_staff_in_post=np.array([s.baseline_in_post() for s in states]),
         staff_departures=np.array([s.departures for s in states]),
+        staff_flow=_staff_flow(states),
     )
