@@ -7,12 +7,16 @@ import math
 
 import numpy as np
 import pytest
-from scipy import stats
+from scipy import integrate, stats
+from scipy.special import expit, logit
 
 from simulator.cli import main
 from simulator.planning.closed_form import closed_form_curve, closed_form_power, closed_form_rows
-from simulator.planning.expected_exposure import STEPS, expected_exposure, expected_itt
-from simulator.planning.power import Assumptions, BaselineCorrelations, power_at
+from simulator.planning.expected_exposure import (STEPS, expected_exposure, expected_itt,
+                                                 fidelity_at_followup, month_grid,
+                                                 node_post_states)
+from simulator.model.timeline.staffing import session_schedule
+from simulator.planning.power import BaselineCorrelations, solve_power
 from simulator.montecarlo.engine import draw_replicate
 from simulator.montecarlo.runner import RunSettings, run_scenario
 from simulator.scenario.files import load_scenario, parse_scenario
@@ -32,16 +36,15 @@ def test_hand_inputs_agree_with_simulator_power():
                            "cluster_autocorrelation": 0.7},
                   intervention={"effect_at_full_implementation": 3.0},
                   dropout={"attrition": 0.2})
-    a = Assumptions(icc=0.05, sd=10.0, alpha=0.05, cv=0.3, method="eldridge",
-                    baseline=BaselineCorrelations(0.4, 0.7), attrition=0.2, two_tailed=True)
+    a = dict(effect=3.0, teams_per_arm=10, patients_per_team=15, icc=0.05, sd=10.0, alpha=0.05,
+             cv=0.3, method="eldridge", attrition=0.2, two_tailed=True)
     out = closed_form_power(s)
     assert out["teams_per_arm"] == 10 and out["patients_analysed"] == pytest.approx(12.0)
     assert out["expected_itt_effect"] == pytest.approx(3.0)
-    expected = power_at(3.0, 10, 15, assumptions=a)
+    expected = solve_power(baseline_correlations=BaselineCorrelations(0.4, 0.7), **a).power
     assert out["closed_form_power"] == pytest.approx(expected, rel=1e-12)
     unadjusted = closed_form_power(s, estimator="cluster_means")
-    a0 = Assumptions(icc=0.05, sd=10.0, cv=0.3, method="eldridge", attrition=0.2, two_tailed=True)
-    assert unadjusted["closed_form_power"] == pytest.approx(power_at(3.0, 10, 15, assumptions=a0))
+    assert unadjusted["closed_form_power"] == pytest.approx(solve_power(**a).power)
     assert unadjusted["closed_form_power"] < out["closed_form_power"]
 
 
@@ -168,3 +171,53 @@ def test_simulated_cluster_means_power_matches_closed_form(tmp_path):
         assert cf["closed_form_power"] == pytest.approx(truth, rel=1e-9)
         mcse = math.sqrt(truth * (1 - truth) / row["n_sim"])
         assert abs(row["rejection"] - truth) < 3 * mcse, (k, row["rejection"], truth)
+
+
+# --- fidelity at follow-up (what `crtsim validate` echoes) from the same mean-field model -------
+
+def _all_vacant_error(s) -> float:
+    """The mean field's documented error at follow-up (expected_exposure docstring): it
+    overstates E[F_j(T)] by at most F̄(T) P(post vacant at T)^{s_min}; worst leadership node."""
+    sessions = session_schedule(s)
+    ends = [after[-1] for _, after, _ in node_post_states(s, month_grid(s, sessions), sessions)]
+    return max(end[-1] / (1 - end[0]) * end[0] ** s.trial.staff_per_team.min for end in ends)
+
+
+@pytest.mark.parametrize("lam, kappa", [(0.0, 0.0), (1.0, -0.5)],
+                         ids=["no_leadership", "leadership"])
+def test_fidelity_at_followup_matches_simulated(lam, kappa):
+    """Turnover, vacancies, partial attendance, two sessions to train and refreshers: the mean
+    of the replicates' mean_fidelity_int (surviving intervention teams) is within 4 MCSE of the
+    mean field, plus its documented error (all posts vacant at once; quadrature < 2e-7 for
+    |λ|, |κ| <= 1)."""
+    s = _scenario(trial={"teams": 60, "patients_per_team": {"mean": 2, "cv": 0.0}},
+                  intervention={"attendance": 0.6, "session_months": [1, 2, 3, 4],
+                                "sessions_to_train": 2, "refresher_every_months": 3.0,
+                                "leadership_on_attendance": lam},
+                  staff_turnover={"annual_rate": 0.5, "vacancy_months": 3.0,
+                                  "leadership_on_turnover": kappa}, seed=11)
+    simulated = np.array([draw_replicate(s, r).diagnostics["mean_fidelity_int"]
+                          for r in range(200)])
+    mcse = simulated.std(ddof=1) / math.sqrt(simulated.size)
+    error = _all_vacant_error(s) + (2e-7 if lam or kappa else 0.0)
+    assert abs(simulated.mean() - fidelity_at_followup(s)) < 4 * mcse + error
+
+
+@pytest.mark.parametrize("lam, quadrature_error", [(0.0, 1e-12), (1.0, 1e-7)])
+def test_fidelity_without_turnover_is_binomial(lam, quadrature_error):
+    """No turnover (the mean field is exact): a member is trained once Binomial(4 sessions,
+    p_L) >= 2, so E[F_j(T)] = E_L[P(Bin(4, p_L) >= 2)]; reference by adaptive quadrature, within
+    the 20-node Gauss–Hermite error of the docstring."""
+    s = _scenario(intervention={"attendance": 0.6, "leadership_on_attendance": lam,
+                                "session_months": [1, 2, 3, 4], "sessions_to_train": 2},
+                  staff_turnover={"annual_rate": 0.0})
+    density = lambda L: stats.binom.sf(1, 4, expit(logit(0.6) + lam * L)) * stats.norm.pdf(L)  # noqa: E731
+    reference = integrate.quad(density, -np.inf, np.inf, epsabs=1e-13, epsrel=1e-13)[0]
+    assert fidelity_at_followup(s) == pytest.approx(reference, abs=quadrature_error)
+
+
+def test_design_md_fidelity_check():
+    """Attendance 1, one session at month 0, vacancy 0, turnover h: F(T) = exp(-h T/12)."""
+    for h in (0.2, 0.5):
+        s = _scenario(staff_turnover={"annual_rate": h, "vacancy_months": 0.0})
+        assert fidelity_at_followup(s) == pytest.approx(math.exp(-h), rel=1e-9)

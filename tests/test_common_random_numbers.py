@@ -4,7 +4,7 @@ import numpy as np
 
 from simulator.montecarlo.engine import WorkUnit, replicate_columns, run_unit
 from simulator.montecarlo.engine import draw_replicate
-from simulator.scenario.schema.files import design_points, parse_scenario
+from simulator.scenario.files import design_points, parse_scenario
 
 BASE = {"name": "crn", "seed": 11, "replicates": 6, "trial": {"teams": 10},
         "reconfiguration": {"disband_rate_per_team_year": 0.3},

@@ -6,7 +6,7 @@ from scipy import stats
 
 from simulator.cli import main
 from simulator.montecarlo.runner import RunSettings, run_scenario
-from simulator.scenario.schema.files import parse_scenario
+from simulator.scenario.files import parse_scenario
 
 NO_DYNAMICS = {
     "trial": {"team_types": {"cmht": 1.0}, "patients_per_team": {"mean": 10, "cv": 0.0}},

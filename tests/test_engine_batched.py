@@ -24,7 +24,7 @@ from simulator.analysis.registry import AnalysisOptions, PlannedAnalysis, analys
 from simulator.cli import main
 from simulator.montecarlo.engine import WorkUnit, _run_batch, batch_fit, run_unit
 from simulator.montecarlo.engine import draw_replicate
-from simulator.scenario.schema.files import parse_scenario
+from simulator.scenario.files import parse_scenario
 from simulator.montecarlo.seeds import COMPONENTS, stream
 from test_batched import random_trial
 

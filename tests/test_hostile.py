@@ -10,7 +10,7 @@ from simulator.analysis.records import Estimate
 from simulator.analysis.registry import ESTIMATORS, AnalysisOptions, analyse
 from simulator.cli import main
 from simulator.montecarlo.engine import draw_replicate
-from simulator.scenario.schema.files import parse_scenario
+from simulator.scenario.files import parse_scenario
 
 LEAVES = [
     "trial.teams", "trial.intervention_share", "trial.sites", "trial.team_types",

@@ -7,9 +7,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from simulator.outputs.tables.plots import plot_bias_coverage, plot_power_curve, plot_timeline, save_figure
-from simulator.scenario.schema.files import parse_scenario
-from simulator.outputs.tables.timeline_summary import timeline_data
+from simulator.outputs.plots import plot_bias_coverage, plot_power_curve, plot_timeline, save_figure
+from simulator.scenario.files import parse_scenario
+from simulator.outputs.timeline_summary import timeline_data
 
 ESTIMATORS = ("mixed_ancova", "cluster_summary")
 
@@ -118,7 +118,7 @@ def test_timeline_data_and_plot(tmp_path):
 
 
 def test_balance_plot_has_one_box_per_design_point():
-    from simulator.outputs.tables.plots import plot_balance
+    from simulator.outputs.plots import plot_balance
     rng = np.random.default_rng(0)
     fig = plot_balance({"simple": rng.random(50), "stratified": rng.random(50) / 2,
                         "constrained": rng.random(50) / 4})

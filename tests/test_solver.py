@@ -78,7 +78,7 @@ def test_solver_matches_closed_form_without_dynamics(tmp_path):
     assert below and below[0].power < 0.8
     assert sol.ambiguous == (not (sol.simulated_power - 2 * sol.mcse > 0.8
                                   and below[0].power + 2 * below[0].mcse < 0.8))
-    assert lines and all("simulated power" in line for line in lines)
+    assert lines and all("power (all trials)" in line for line in lines)
 
 
 def test_solve_cli_json_and_sweep_refusal(tmp_path, capsys):
@@ -89,7 +89,8 @@ def test_solve_cli_json_and_sweep_refusal(tmp_path, capsys):
                  "--max-replicates", "200", "--executor", "serial",
                  "--out", str(tmp_path / "o")]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out) == {"parameter", "value", "simulated_power", "mcse", "closed_form_value"}
+    assert set(out) == {"parameter", "value", "simulated_power", "mcse", "closed_form_value",
+                        "n_failed"}
     assert out["parameter"] == "trial.teams" and isinstance(out["value"], int)
     swept = tmp_path / "w.yaml"
     swept.write_text(NO_DYNAMICS + "sweep: {trial.teams: [8, 10]}\n")
