@@ -33,7 +33,8 @@ DIAGNOSTICS = ("teams_analysed_int", "teams_analysed_ctl", "patients_randomised"
                "imbalance_max_smd", "contamination")
 EXTRA_DIAGNOSTICS = ("patients_dropout", "patients_lost", "team_type_all_in_one_arm",
                      *(f"{k}_{arm}" for k in FLOW_COUNTS for arm in ("int", "ctl")),
-                     "mean_fidelity_ctl", "mean_exposure_ctl", "staff_moves")
+                     "mean_fidelity_ctl", "mean_exposure_ctl", "staff_moves", "teams_merged",
+                     "final_cluster_size_var")
 _BATCH_ADJUSTMENTS = (frozenset({"baseline", "strata"}), frozenset({"baseline"}))
 
 

@@ -83,12 +83,27 @@ class StaffTurnover(Section):
 class ScheduledDisbanding(Section):
     month: float = Field(ge=0, le=120)
     teams: int = Field(1, ge=1, le=10_000)
+    site: Optional[str] = Field(None, description="disband only teams of this site (default: any)")
+
+
+class ScheduledMerge(Section):
+    month: float = Field(ge=0, le=120)
+    pairs: int = Field(1, ge=1, le=5_000, description="pairs of teams merging at this month")
+    site: Optional[str] = Field(None, description="merge only teams of this site (default: any)")
+
+
+class Merges(Section):
+    rate_per_team_year: float = Field(0.0, ge=0, le=50, description="each team's merge hazard")
+    scheduled: tuple[ScheduledMerge, ...] = Field((), max_length=1000)
+    within: Literal["arm", "site"] = Field(
+        "arm", description="arm: partners share site and arm; site: any arm (contamination)")
 
 
 class Reconfiguration(Section):
     disband_rate_per_team_year: float = Field(0.0, ge=0, le=50)
     scheduled: tuple[ScheduledDisbanding, ...] = Field((), max_length=1000)
     patient_transfer_probability: float = Field(0.7, ge=0, le=1)
+    merges: Merges = Merges()
 
 
 class Dropout(Section):
@@ -150,6 +165,8 @@ class Analysis(Section):
     df_method: DfMethod = "satterthwaite"
     gee_correction: GeeCorrection = "mancl_derouen"
     permutations: int = Field(500, ge=19, le=100_000)
+    cluster: Literal["randomised", "final"] = Field(
+        "randomised", description="analyse patients by the team randomised, or the team at follow-up")
     variants: dict[str, Variant] = {}
 
     @property
@@ -249,7 +266,7 @@ def check_consistency(s: Scenario) -> list[tuple[str, object, str]]:
                          "and no refreshers: nobody could be trained"))
     problems += _disbanding_problems(s)
     problems += _analysis_problems(s.analysis)
-    problems += services_problems(s)
+    problems += services_problems(s, n_int)
     return problems
 
 

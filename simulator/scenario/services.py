@@ -53,11 +53,48 @@ def _dropout_problems(s) -> list[tuple[str, object, str]]:
     return []
 
 
-def services_problems(s) -> list[tuple[str, object, str]]:
-    """Cross-field checks of the issue-14 keys; each problem is (path, value, what is allowed)."""
+def _site_problems(s) -> list[tuple[str, object, str]]:
+    """A scheduled disbanding or merge confined to a site must name one of the trial's sites
+    (not checked when the teams come from a team list, whose sites the list itself names)."""
+    if getattr(s.trial, "team_list", None) or getattr(s.trial, "teams_file", None):
+        return []
+    rc, out = s.reconfiguration, []
+    for path, events in (("reconfiguration.scheduled", rc.scheduled),
+                         ("reconfiguration.merges.scheduled", rc.merges.scheduled)):
+        for i, ev in enumerate(events):
+            if ev.site is not None and ev.site not in s.trial.sites:
+                out.append((f"{path}[{i}].site", ev.site,
+                            f"not a site of trial.sites ({', '.join(s.trial.sites)})"))
+    return out
+
+
+def _merge_problems(s, n_int: int) -> list[tuple[str, object, str]]:
+    """Scheduled merges happen before follow-up and leave each arm a team (two when the analysis
+    is by final cluster)."""
+    m, months, out = s.reconfiguration.merges, s.trial.months, []
+    for i, ev in enumerate(m.scheduled):
+        if ev.month >= months:
+            out.append((f"reconfiguration.merges.scheduled[{i}].month", ev.month,
+                        f"not before follow-up (trial.months = {months:g})"))
+    pairs = sum(ev.pairs for ev in m.scheduled)
+    per_arm = math.ceil(pairs / 2) if m.within == "arm" else pairs
+    smallest = min(n_int, s.trial.teams - n_int)
+    keep = 2 if s.analysis.cluster == "final" else 1   # analysed by final cluster: 2 per arm
+    most = max(smallest - keep, 0)
+    if pairs and per_arm > most:
+        out.append(("reconfiguration.merges.scheduled", pairs,
+                    f"{pairs} merges could leave an arm ({smallest} teams in the smaller) with "
+                    f"fewer than {keep} team(s); within {m.within}, at most "
+                    f"{2 * most if m.within == 'arm' else most} allowed"))
+    return out
+
+
+def services_problems(s, n_int: int) -> list[tuple[str, object, str]]:
+    """Cross-field checks of the issue-14 keys; each problem is (path, value, what is allowed).
+    ``n_int``: teams in the intervention arm."""
     out = _dropout_problems(s)
     lag = s.intervention.effect_lag_months
     if lag >= s.trial.months:
         out.append(("intervention.effect_lag_months", lag,
                     f"must be less than trial.months = {s.trial.months:g} (else no exposure counts)"))
-    return out
+    return out + _site_problems(s) + _merge_problems(s, n_int)

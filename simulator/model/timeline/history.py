@@ -47,12 +47,16 @@ class TimelineHistory:
     events: tuple[Event, ...]
     paths: tuple[TeamPath, ...]
     disband_month: np.ndarray        # (K,) nan if the team survived
+    merge_month: np.ndarray          # (K,) month the team merged into another, nan if it did not
+    merged_into: np.ndarray          # (K,) the team it merged into, -1 if none
     final_team: np.ndarray           # (n,) team at follow-up, -1 if lost at disbanding
     lost_month: np.ndarray           # (n,) nan unless lost at disbanding
-    disrupted_month: np.ndarray      # (n,) first month the patient's team disbanded, nan if never
+    disrupted_month: np.ndarray      # (n,) first month the patient's team disbanded or merged
+    #                                  into another, nan if never
     moves: tuple[tuple[float, int, int, int], ...]   # (month, patient, from team, to team or -1)
     exposure: np.ndarray             # (n,) E_ij in [0, 1]
     team_dose: np.ndarray            # (K,) time-averaged fidelity of each team over the trial
+    #                                  (after a merge: of the team it merged into)
     fidelity_at_followup: np.ndarray  # (K,)
     baseline_staff_in_post: np.ndarray  # (K,) baseline staff still in post at follow-up
     staff_departures: np.ndarray     # (K,) staff who left the team (the service or to move)
@@ -101,6 +105,20 @@ def _staff_flow(states) -> dict:
     return flow
 
 
+def team_doses(paths, states, months: float) -> np.ndarray:
+    """(1/T) ∫0^T of each team's fidelity, following a merged team into the team it joined."""
+    out = []
+    for j, state in enumerate(states):
+        total, team, start = 0.0, j, 0.0
+        while states[team].merged_into >= 0:
+            end = states[team].merged_at
+            total += paths[team].integral_to(end) - paths[team].integral_to(start)
+            team, start = states[team].merged_into, end
+        out.append((total + paths[team].integral_to(months) - paths[team].integral_to(start))
+                   / months if team != j else paths[j].integral_to(months) / months)
+    return np.array(out)
+
+
 def _disrupted(moves, n: int) -> np.ndarray:
     out = np.full(n, np.nan)
     for month, i, _from, _to in moves:
@@ -119,12 +137,14 @@ def build_history(months, log, states, membership, world: World, arm,
         events=tuple(log),
         paths=paths,
         disband_month=np.array([s.disbanded_at for s in states]),
+        merge_month=np.array([s.merged_at for s in states]),
+        merged_into=np.array([s.merged_into for s in states], dtype=np.int64),
         final_team=membership.current.copy(),
         lost_month=membership.lost_month.copy(),
         disrupted_month=_disrupted(moves, n),
         moves=moves,
         exposure=patient_exposure(paths, world.patient_team, moves, months, lag),
-        team_dose=np.array([p.integral_to(months) / months for p in paths]),
+        team_dose=team_doses(paths, states, months),
         fidelity_at_followup=np.array([p.fidelity[-1] for p in paths]),
         baseline_staff_in_post=np.array([s.baseline_in_post() for s in states]),
         staff_departures=np.array([s.departures for s in states]),
