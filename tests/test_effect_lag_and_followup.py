@@ -120,7 +120,7 @@ def test_validate_echoes_the_lag_and_the_rate():
     s = _deterministic(24, 6, dropout={"rate_per_year": 0.3})
     echo = derived_quantities(s)
     assert echo["share of follow-up whose fidelity counts (T − L)/T"] == 0.75
-    assert echo["dropout by follow-up 1 − exp(−0.3 × 24/12)"] == round(1 - math.exp(-0.6), 4)
+    assert echo["dropout by follow-up 1 − exp(−rate × T/12)"] == round(1 - math.exp(-0.6), 4)
     assert echo["expected ITT effect, closed form (points)"] == 0.75 * DELTA
     assert not any("lag" in k or "(T − L)" in k for k in derived_quantities(parse_scenario({"name": "x"})))
 

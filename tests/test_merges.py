@@ -161,3 +161,22 @@ def test_invariants_hold_with_merges_moves_and_disbanding(seed, teams, rate, mer
     if within == "arm":
         merged = np.flatnonzero(h.merged_into >= 0)
         assert np.all(arm[h.merged_into[merged]] == arm[merged])
+
+
+def test_a_sweep_over_merge_schedules_runs_with_plots_and_report(tmp_path, write_yaml):
+    """A list-valued swept key (reconfiguration.merges.scheduled) labels plots, the statement
+    and the report, in the run and when the report is rebuilt from the files."""
+    from simulator.cli import main
+
+    path = write_yaml("""name: merge_sweep
+trial: {teams: 12, patients_per_team: {mean: 6}}
+analysis: {estimators: [cluster_means]}
+sweep:
+  reconfiguration.merges.scheduled: [[{month: 3, pairs: 2}], [{month: 3, pairs: 4}]]
+""")
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--replicates", "4", "--out", str(out), "--quiet",
+                 "--executor", "serial"]) == 0
+    assert (out / "power_curve.png").exists() and (out / "report.html").exists()
+    assert main(["report", str(out)]) == 0
+    assert "pairs" in (out / "report.html").read_text(encoding="utf-8")

@@ -64,8 +64,7 @@ def time_quantities(s: Scenario) -> dict[str, float]:
     out = {}
     d, iv, months = s.dropout, s.intervention, s.trial.months
     if d.rate_per_year is not None:
-        out[f"dropout by follow-up 1 − exp(−{d.rate_per_year:g} × {months:g}/12)"] = \
-            round(d.attrition, 4)
+        out["dropout by follow-up 1 − exp(−rate × T/12)"] = round(d.attrition, 4)
     if iv.effect_lag_months > 0:
         out["share of follow-up whose fidelity counts (T − L)/T"] = \
             round((months - iv.effect_lag_months) / months, 4)
