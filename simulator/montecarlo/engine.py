@@ -29,7 +29,9 @@ DIAGNOSTICS = ("teams_analysed_int", "teams_analysed_ctl", "patients_randomised"
                "patients_analysed", "teams_disbanded", "staff_turnover", "mean_fidelity_int",
                "imbalance_max_smd", "contamination")
 EXTRA_DIAGNOSTICS = ("patients_dropout", "patients_lost", "team_type_all_in_one_arm",
-                     *(f"{k}_{arm}" for k in FLOW_COUNTS for arm in ("int", "ctl")))
+                     *(f"{k}_{arm}" for k in FLOW_COUNTS for arm in ("int", "ctl")),
+                     "mean_fidelity_ctl", "mean_exposure_ctl", "staff_moves", "teams_merged",
+                     "final_cluster_size_var")
 
 
 def draw_replicate(scenario: Scenario, replicate: int, *,

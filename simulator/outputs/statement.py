@@ -28,8 +28,10 @@ ESTIMAND = {"itt": "the ITT effect", "efficacy": "the effect at full implementat
 
 
 def rows_at(summary: list[dict], swept: dict) -> list[dict]:
-    """The summary rows of one design point."""
-    return [r for r in summary if all(r.get(k) == v for k, v in swept.items())]
+    """The summary rows of one design point (a list-valued swept key, as read back from
+    summary.csv, is its text)."""
+    return [r for r in summary if all(r.get(k) == v or isinstance(v, (list, tuple, dict))
+                                      and r.get(k) == str(v) for k, v in swept.items())]
 
 
 def row_for(rows: list[dict], estimator: str, *, estimand: str | None = None) -> dict:

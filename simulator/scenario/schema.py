@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 from simulator.scenario.counts import category_counts, intervention_count
+from simulator.scenario.services import attrition_from_rate, services_problems
 
 
 class Section(BaseModel):
@@ -67,23 +68,42 @@ class Intervention(Section):
     sessions_to_train: int = Field(2, ge=1, le=100)
     refresher_every_months: Optional[float] = Field(None, gt=0.01, le=120)
     measurement_noise_sd: float = Field(0.1, ge=0, le=10)
+    effect_lag_months: float = Field(
+        0.0, ge=0, le=120, description="fidelity in the last L months before follow-up does not yet count")
 
 
 class StaffTurnover(Section):
     annual_rate: float = Field(0.2, ge=0, le=50, description="staff leaving per staff-year")
     vacancy_months: float = Field(3.0, ge=0, le=120)
     leadership_on_turnover: float = Field(0.0, ge=-20, le=20, description="log-hazard per SD of leadership")
+    move_share: float = Field(
+        0.0, ge=0, le=1, description="share of leavers who move to another team of the same site")
 
 
 class ScheduledDisbanding(Section):
     month: float = Field(ge=0, le=120)
     teams: int = Field(1, ge=1, le=10_000)
+    site: Optional[str] = Field(None, description="disband only teams of this site (default: any)")
+
+
+class ScheduledMerge(Section):
+    month: float = Field(ge=0, le=120)
+    pairs: int = Field(1, ge=1, le=5_000, description="pairs of teams merging at this month")
+    site: Optional[str] = Field(None, description="merge only teams of this site (default: any)")
+
+
+class Merges(Section):
+    rate_per_team_year: float = Field(0.0, ge=0, le=50, description="each team's merge hazard")
+    scheduled: tuple[ScheduledMerge, ...] = Field((), max_length=1000)
+    within: Literal["arm", "site"] = Field(
+        "arm", description="arm: partners share site and arm; site: any arm (contamination)")
 
 
 class Reconfiguration(Section):
     disband_rate_per_team_year: float = Field(0.0, ge=0, le=50)
     scheduled: tuple[ScheduledDisbanding, ...] = Field((), max_length=1000)
     patient_transfer_probability: float = Field(0.7, ge=0, le=1)
+    merges: Merges = Merges()
 
 
 class Dropout(Section):
@@ -93,6 +113,18 @@ class Dropout(Section):
     differential_by_arm: float = Field(0.0, ge=-20, le=20, description="log-hazard ratio, intervention vs control")
     disruption_effect: float = Field(
         0.0, ge=-20, le=20, description="MAR: log-hazard ratio after the patient's team disbands")
+    rate_per_year: Optional[float] = Field(
+        None, ge=0, le=50, description="instead of attrition: dropout hazard per patient-year; "
+        "attrition = 1 - exp(-rate * trial.months / 12), set from it")
+
+    @model_serializer(mode="wrap")
+    def _attrition_follows_rate(self, handler):
+        """With a rate, attrition is derived (``Scenario``): dumps leave it out, so a dump read
+        back (a sweep point, a resumed run) derives it again for its own trial.months."""
+        data = handler(self)
+        if self.rate_per_year is not None:
+            data.pop("attrition", None)
+        return data
 
 
 AllocationMethod = Literal["simple", "stratified", "matched_pairs", "minimisation", "constrained"]
@@ -133,6 +165,8 @@ class Analysis(Section):
     df_method: DfMethod = "satterthwaite"
     gee_correction: GeeCorrection = "mancl_derouen"
     permutations: int = Field(500, ge=19, le=100_000)
+    cluster: Literal["randomised", "final"] = Field(
+        "randomised", description="analyse patients by the team randomised, or the team at follow-up")
     variants: dict[str, Variant] = {}
 
     @property
@@ -187,6 +221,12 @@ class Scenario(Section):
         effects = {t: v for t, v in DEFAULT_TEAM_TYPE_EFFECTS.items() if t in trial["team_types"]}
         return {**data, "outcome": {**outcome, "team_type_effects": effects}}
 
+    @model_validator(mode="before")
+    @classmethod
+    def _attrition_from_rate(cls, data: Any) -> Any:
+        """``dropout.rate_per_year`` sets ``dropout.attrition`` for the trial's months."""
+        return attrition_from_rate(data)
+
 
 def _shares_problems(path: str, shares: dict[str, float]) -> list[tuple[str, object, str]]:
     if not shares:
@@ -226,6 +266,7 @@ def check_consistency(s: Scenario) -> list[tuple[str, object, str]]:
                          "and no refreshers: nobody could be trained"))
     problems += _disbanding_problems(s)
     problems += _analysis_problems(s.analysis)
+    problems += services_problems(s, n_int)
     return problems
 
 
