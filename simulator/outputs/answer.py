@@ -35,6 +35,7 @@ class Answer:
     chosen: int                     # index of the statement's design point
     points: tuple[PointAnswer, ...]
     warnings: tuple[str, ...]
+    priors: tuple[str, ...] = ()    # keys with a prior: power over all trials is the assurance
 
 
 def _closed_form_teams(s: Scenario, estimator: str, cache: dict, notes: list) -> int | None:
@@ -120,7 +121,7 @@ def answer(scenario: Scenario, summary: list[dict]) -> Answer:
                  "is not reached with any number of teams" for a in out if a.teams_needed is None]
     found = _warnings(points, summary, scenario) + _allocation_warnings(points) + unreached
     return Answer(primary, chosen_point(points, summary, primary).index, tuple(out),
-                  tuple(found + sorted(set(notes))))
+                  tuple(found + sorted(set(notes))), tuple(scenario.priors))
 
 
 def _power_cell(row: dict) -> str:
@@ -140,7 +141,16 @@ def _headline(a: Answer) -> str:
             f"randomised. The trial "
             f"delivers an ITT effect of <strong>{point.delivered:.2f}</strong>{share} of the "
             f"{fmt(point.full)} points at full implementation. Closed form for {TARGET:.0%} "
-            f"power: <strong>{need}</strong>.</p>")
+            f"power{' at the point guesses' if a.priors else ''}: <strong>{need}</strong>."
+            f"{_assurance_words(a.priors)}</p>")
+
+
+def _assurance_words(priors: tuple[str, ...]) -> str:
+    if not priors:
+        return ""
+    return (" Every trial drew " + escape(", ".join(priors)) + " from its prior, so this power "
+            "over all trials is the <strong>assurance</strong> (summary.csv "
+            "<code>assurance</code>; <code>crtsim power</code> gives its closed form).")
 
 
 def _tables(a: Answer, keys: list[str]) -> str:
