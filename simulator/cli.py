@@ -1,4 +1,4 @@
-"""Command line: ``crtsim validate | draw | run | power | solve | report`` (assurance: ``cli_assurance``).
+"""Command line: ``crtsim validate | draw | run | power | solve | report``.
 
 User mistakes (a bad scenario file, a missing folder) print a clear message and exit 2, never
 a traceback.

@@ -73,7 +73,8 @@ def assurance_lines(scenario: Scenario, rows: list[dict]) -> list[str]:
                      f"{row['closed_form_assurance']:.4f} against power "
                      f"{row['closed_form_power_at_point']:.4f} at the point guesses "
                      f"(numerical error {row['assurance_error']:.1g}: "
-                     f"{row['assurance_method']}, {row['assurance_evaluations']} closed-form powers)")
+                     f"{row['assurance_method']}, "
+                     f"{row['assurance_evaluations']} closed-form powers)")
     return lines
 
 

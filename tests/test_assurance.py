@@ -132,3 +132,6 @@ def test_a_run_with_priors_writes_the_assurance_plot(tmp_path):
     assert (out / "assurance.png").stat().st_size > 10_000
     html = (out / "report.html").read_text()
     assert "alt=\"assurance\"" in html and "is the <strong>assurance</strong>" in html
+    statement = (out / "statement.md").read_text()
+    assert "`outcome.icc` ~ beta(a = 1.43, b = 27.3): mean 0.05, sd 0.04" in statement
+    assert "is therefore the assurance" in statement

@@ -23,7 +23,8 @@ SMALLEST = 2.0**-54   # Generator.random() is in [0, 1); a quantile needs u > 0
 
 
 def prior_columns(scenario: Scenario) -> list[str]:
-    """The replicates.csv columns of the drawn values: ``prior.<dotted key>`` (none without priors)."""
+    """The replicates.csv columns of the drawn values, ``prior.<dotted key>`` (none without
+    priors)."""
     return [f"prior.{key}" for key in scenario.priors]
 
 

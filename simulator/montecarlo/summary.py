@@ -100,7 +100,8 @@ def summarise(data: Mapping[str, np.ndarray], points, estimators: Sequence[str],
                 labels = {**{k: point.swept[k] for k in swept_keys}, "estimator": name,
                           "estimand": estimand}
                 row = performance_row(perf, labels)
-                rows.append({**row, **extras, "is_target": int(estimand == targets.get(name, "itt")),
+                target = int(estimand == targets.get(name, "itt"))
+                rows.append({**row, **extras, "is_target": target,
                              **assurance_columns(row, bool(point.scenario.priors))})
     return rows
 

@@ -35,7 +35,6 @@ class Answer:
     chosen: int                     # index of the statement's design point
     points: tuple[PointAnswer, ...]
     warnings: tuple[str, ...]
-    priors: tuple[str, ...] = ()    # keys with a prior: power over all trials is the assurance
 
 
 def _closed_form_teams(s: Scenario, estimator: str, cache: dict, notes: list) -> int | None:
@@ -121,7 +120,7 @@ def answer(scenario: Scenario, summary: list[dict]) -> Answer:
                  "is not reached with any number of teams" for a in out if a.teams_needed is None]
     found = _warnings(points, summary, scenario) + _allocation_warnings(points) + unreached
     return Answer(primary, chosen_point(points, summary, primary).index, tuple(out),
-                  tuple(found + sorted(set(notes))), tuple(scenario.priors))
+                  tuple(found + sorted(set(notes))))
 
 
 def _power_cell(row: dict) -> str:
@@ -141,15 +140,21 @@ def _headline(a: Answer) -> str:
             f"randomised. The trial "
             f"delivers an ITT effect of <strong>{point.delivered:.2f}</strong>{share} of the "
             f"{fmt(point.full)} points at full implementation. Closed form for {TARGET:.0%} "
-            f"power{' at the point guesses' if a.priors else ''}: <strong>{need}</strong>."
-            f"{_assurance_words(a.priors)}</p>")
+            f"power{' at the point guesses' if _has_priors(primary) else ''}: "
+            f"<strong>{need}</strong>.{_assurance_words(primary)}</p>")
 
 
-def _assurance_words(priors: tuple[str, ...]) -> str:
-    if not priors:
+def _has_priors(row: dict) -> bool:
+    """summary.csv's ``assurance`` is filled only when the scenario has priors."""
+    value = row.get("assurance")
+    return isinstance(value, float) and math.isfinite(value)
+
+
+def _assurance_words(row: dict) -> str:
+    if not _has_priors(row):
         return ""
-    return (" Every trial drew " + escape(", ".join(priors)) + " from its prior, so this power "
-            "over all trials is the <strong>assurance</strong> (summary.csv "
+    return (" Every trial drew its uncertain inputs from the priors (<code>priors:</code>), so "
+            "this power over all trials is the <strong>assurance</strong> (summary.csv "
             "<code>assurance</code>; <code>crtsim power</code> gives its closed form).")
 
 

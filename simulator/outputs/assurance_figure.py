@@ -41,7 +41,8 @@ def _per_bin(x: np.ndarray, index: np.ndarray, n: int) -> np.ndarray:
 def _curve(scenario: Scenario, key: str, drawn: np.ndarray, estimator) -> tuple:
     from simulator.planning.assurance import power_at
 
-    grid = np.unique([_typed(scenario, key, x) for x in np.linspace(*np.quantile(drawn, [0.01, 0.99]), GRID)])
+    span = np.linspace(*np.quantile(drawn, [0.01, 0.99]), GRID)
+    grid = np.unique([_typed(scenario, key, x) for x in span])
     return grid, np.array([power_at(scenario, {key: x.item()}, estimator=estimator) for x in grid])
 
 
@@ -96,6 +97,7 @@ def draw_assurance(out_dir: Path, scenario: Scenario, design_point: int) -> list
     adjusted = "baseline-adjusted" if adjusts_for_baseline(scenario, None) else "unadjusted"
     fig = plot_assurance(panels, closed_form_label=f"closed form ({adjusted})",
                          title=f"{scenario.name}: power against each uncertain input, "
-                               f"{scenario.replicates} replicates drawing their inputs from the priors")
+                               f"{scenario.replicates} replicates drawing their inputs from "
+                               "the priors")
     save_figure(fig, Path(out_dir) / "assurance.png")
     return [Path(out_dir) / "assurance.png"]

@@ -84,7 +84,8 @@ def _rqmc(power: _Power, d: int) -> tuple[float, float]:
     rng = stream(QMC_SEED, 0, "priors")
     estimates = [float(np.mean(power(qmc.Sobol(d, scramble=True, rng=rng).random(QMC_POINTS))))
                  for _ in range(QMC_SCRAMBLES)]
-    return float(np.mean(estimates)), 2.0 * float(np.std(estimates, ddof=1) / np.sqrt(QMC_SCRAMBLES))
+    spread = float(np.std(estimates, ddof=1) / np.sqrt(QMC_SCRAMBLES))
+    return float(np.mean(estimates)), 2.0 * spread
 
 
 def closed_form_assurance(scenario: Scenario, *, estimator: str | None = None

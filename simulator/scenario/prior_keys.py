@@ -166,12 +166,18 @@ def prior_problems(scenario: Scenario) -> list[str]:
     return out
 
 
+def central_range(key: str, prior) -> tuple[float, float]:
+    """The 5 % and 95 % quantiles of the values drawn for ``key`` (bounded, rounded)."""
+    lo, hi = bounded(key, quantile(prior, np.array([0.05, 0.95]))).tolist()
+    return lo, hi
+
+
 def prior_lines(scenario: Scenario) -> list[str]:
     """One line per prior for ``crtsim validate``: key, distribution, 5-95 % range, file value."""
     points = point_values(scenario)
     lines = []
     for key, prior in scenario.priors.items():
-        lo, hi = (bounded(key, quantile(prior, np.array([0.05, 0.95]))).tolist())
+        lo, hi = central_range(key, prior)
         lines.append(f"prior {key} ~ {describe(prior)}; 90 % between {lo:.4g} and {hi:.4g} "
                      f"(value in the file, the point guess: {points[key]})")
     return lines

@@ -2,14 +2,15 @@
 
 A prior is ``{distribution, ...}`` with the parameters a planner knows:
 
-| distribution       | parameters              | drawn as                                        |
-|--------------------|-------------------------|-------------------------------------------------|
-| `normal`           | mean, sd                | N(mean, sd²)                                    |
-| `lognormal`        | mean, sd (of the value) | exp N(μ, s²), s² = log(1 + sd²/mean²), μ = log mean - s²/2 |
-| `gamma`            | mean, sd                | Gamma(shape (mean/sd)², scale sd²/mean)         |
-| `beta`             | mean, sd                | Beta(a, b), a + b = mean (1 - mean)/sd² - 1, a = mean (a + b) |
-| `truncated_normal` | mean, sd, lower, upper  | N(mean, sd²) restricted to [lower, upper]; mean and sd are the untruncated normal's; an omitted bound is unbounded |
-| `uniform`          | lower, upper            | U(lower, upper)                                 |
+- ``normal``: mean, sd; N(mean, sd²).
+- ``lognormal``: mean, sd of the value; exp N(μ, s²) with s² = log(1 + sd²/mean²) and
+  μ = log(mean) - s²/2.
+- ``gamma``: mean, sd; shape (mean/sd)², scale sd²/mean.
+- ``beta``: mean, sd; Beta(a, b) with a + b = mean (1 - mean)/sd² - 1, a = mean (a + b)
+  (infeasible unless sd² < mean (1 - mean)).
+- ``truncated_normal``: mean, sd, lower and/or upper; N(mean, sd²) restricted to
+  [lower, upper], mean and sd being the untruncated normal's (an omitted bound is unbounded).
+- ``uniform``: lower, upper; U(lower, upper).
 
 ``sd: 0`` is a point mass at the mean for every distribution with a mean, and ``uniform`` with
 ``lower == upper`` is a point mass at that value: the value is then exactly the point, whatever
@@ -137,7 +138,8 @@ def quantile(p: Prior, u) -> np.ndarray:
 
 
 def describe(p: Prior) -> str:
-    """A short description for the terminal, e.g. ``beta(a = 2.59, b = 49.2): mean 0.05, sd 0.03``."""
+    """A short description for the terminal, e.g.
+    ``beta(a = 2.59, b = 49.2): mean 0.05, sd 0.03``."""
     if p.is_point:
         return f"{p.distribution}, a point mass at {float(quantile(p, 0.5)):g}"
     if p.distribution == "uniform":
