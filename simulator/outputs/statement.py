@@ -134,6 +134,9 @@ def statement_markdown(scenario: Scenario, summary: list[dict], info: dict) -> s
              intervention_sentences(s) + " " + attrition_sentences(s),
              analysis_sentences(s, analysis_plan(s.analysis)[0]) + " " +
              results_sentences(s, rows, primary, others)]
+    if s.priors:
+        from simulator.outputs.statement_priors import prior_sentences
+        parts.append(prior_sentences(s))
     if point.swept:
         parts.append(sweep_sentences(points, summary, primary, point))
     parts.append(provenance_sentences(scenario, info))

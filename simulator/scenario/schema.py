@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 from simulator.scenario.counts import category_counts, intervention_count
+from simulator.scenario.priors import Prior
 from simulator.scenario.services import attrition_from_rate, services_problems
 
 
@@ -206,6 +207,8 @@ class Scenario(Section):
     allocation: Allocation = Allocation()
     analysis: Analysis = Analysis()
     sweep: dict[str, tuple] = {}
+    priors: dict[str, Prior] = Field(
+        {}, max_length=100, description="uncertain inputs: dotted key -> distribution (priors.py)")
 
     @model_validator(mode="before")
     @classmethod
