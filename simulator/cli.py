@@ -110,7 +110,7 @@ def cmd_run(args) -> int:
     write_run_json(out, scenario, result, settings, command=[   # workers etc. change no number
         "crtsim", "run", str(args.scenario), "--replicates", str(scenario.replicates),
         "--seed", str(scenario.seed)])
-    images = [] if args.no_plots else _plots(out, scenario, result)
+    images = _flow(out, scenario, result) if args.no_plots else _plots(out, scenario, result)
     _report(out, scenario, result, images)
     if not args.quiet:
         print(summary_table(result.summary, result.swept_keys))
@@ -125,6 +125,13 @@ def _plots(out: Path, scenario, result) -> list[Path]:
     from simulator.outputs.report import draw_plots
 
     return draw_plots(out, scenario, result.summary, result.swept_keys, timeline=True)
+
+
+def _flow(out: Path, scenario, result) -> list[Path]:
+    """flow.png and flow.svg only: every run writes its CONSORT flow, --no-plots or not."""
+    from simulator.outputs.report import draw_flow
+
+    return draw_flow(out, scenario, result.summary)
 
 
 def _report(out: Path, scenario, result, images: list[Path]) -> None:

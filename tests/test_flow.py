@@ -138,3 +138,16 @@ def test_draw_writes_the_flow_of_one_trial(tmp_path):
         paths.append(tmp_path / name / "flow.svg")
     assert (tmp_path / "a" / "flow.png").exists()
     assert paths[0].read_bytes() == paths[1].read_bytes()            # reproducible
+
+
+def test_every_run_writes_its_flow_and_statement_even_without_plots(tmp_path):
+    from simulator.cli import main
+
+    path = tmp_path / "s.yaml"
+    path.write_text("name: f\nreplicates: 6\ntrial: {teams: 8}\n")
+    out = tmp_path / "o"
+    assert main(["run", str(path), "--out", str(out), "--quiet", "--no-plots",
+                 "--executor", "serial"]) == 0
+    assert (out / "flow.png").stat().st_size > 0 and (out / "flow.svg").stat().st_size > 0
+    assert "8 teams" in (out / "statement.md").read_text()
+    assert not (out / "power_curve.png").exists()

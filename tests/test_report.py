@@ -92,7 +92,8 @@ def test_no_plots_still_writes_the_report(tmp_path):
     assert main(["run", str(path), "--out", str(out), "--quiet", "--no-plots",
                  "--executor", "serial"]) == 0
     html = (out / "report.html").read_text(encoding="utf-8")
-    assert not list(out.glob("*.png")) and "data:image" not in html
+    assert [p.name for p in out.glob("*.png")] == ["flow.png"]   # every run draws its flow
+    assert html.count("data:image") == 1
     assert _summary_table(html).count("<tr>") == 1 + 2 * 2     # header + 2 estimators x 2 estimands
 
 
