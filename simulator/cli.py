@@ -81,7 +81,8 @@ def cmd_draw(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from simulator.outputs.tables import summary_table, write_run_json, write_summary
+    from simulator.outputs.tables import (summary_table, write_comparisons, write_run_json,
+                                          write_summary)
     from simulator.montecarlo.runner import RunSettings, run_scenario
     from simulator.montecarlo.executors import DaskUnavailable
     from simulator.montecarlo.store import StaleChunksError
@@ -101,6 +102,7 @@ def cmd_run(args) -> int:
               file=sys.stderr)
         return 130
     write_summary(out, result.summary, result.swept_keys)
+    write_comparisons(out, result.comparisons, result.swept_keys)
     write_run_json(out, scenario, result, settings)
     images = [] if args.no_plots else _plots(out, scenario, result)
     _report(out, scenario, result, images)

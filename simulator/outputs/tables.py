@@ -9,6 +9,7 @@ from pathlib import Path
 from simulator.outputs.files import csv_text, fixed_width, format_cell, write_atomic
 from simulator.scenario.schema import Scenario
 from simulator.montecarlo.store import code_hash
+from simulator.montecarlo.comparisons import comparison_columns
 from simulator.montecarlo.summary import summary_columns
 
 
@@ -27,6 +28,14 @@ def write_summary(out_dir: Path, summary: list[dict], swept_keys: list[str]) -> 
     header = summary_columns(swept_keys)
     return write_atomic(out_dir / "summary.csv",
                         csv_text(header, ([row.get(h) for h in header] for row in summary)))
+
+
+def write_comparisons(out_dir: Path, rows: list[dict], swept_keys: list[str]) -> Path:
+    """comparisons.csv: paired differences between design points (``montecarlo.comparisons``);
+    the header alone when nothing is swept."""
+    header = comparison_columns(swept_keys)
+    return write_atomic(out_dir / "comparisons.csv",
+                        csv_text(header, ([row.get(h) for h in header] for row in rows)))
 
 
 def write_run_json(out_dir: Path, scenario: Scenario, result, settings) -> Path:
