@@ -22,6 +22,7 @@ def _print_errors(err: ScenarioError) -> int:
 
 
 def cmd_validate(args) -> int:
+    from simulator.outputs.echo import allocation_summary, team_list_lines
     from simulator.planning.derived import derived_quantities
 
     scenario = load_scenario(args.scenario)
@@ -30,6 +31,8 @@ def cmd_validate(args) -> int:
           f"({len(points)} design point(s) x {scenario.replicates} replicates, seed {scenario.seed})")
     if scenario.description:
         print(f"  {scenario.description}")
+    for line in team_list_lines(scenario):
+        print(f"  {line}")
     for point in points:
         if point.swept:
             print("design point " + ", ".join(f"{k} = {v}" for k, v in point.swept.items()))
@@ -38,24 +41,6 @@ def cmd_validate(args) -> int:
         for line in allocation_summary(point):
             print(f"  {line}")
     return 0
-
-
-def allocation_summary(point) -> list[str]:
-    """The allocation of replicate 0's world: for constrained randomisation the kept space and
-    cvcrand's validity check (share of kept allocations with each pair of teams in one arm)."""
-    from simulator.montecarlo.engine import draw_replicate
-
-    info = draw_replicate(point.scenario, 0).allocation.info
-    if info.get("method") != "constrained":
-        return []
-    lines = [f"constrained allocation (replicate 0's world): kept {info['n_kept']} of "
-             f"{info['n_candidates']} candidate allocations "
-             f"({'all' if info['enumerated'] else 'a random sample'}); pairs of teams in the "
-             f"same arm in {info['pair_together_min']:.0%} to {info['pair_together_max']:.0%} "
-             "of kept allocations"]
-    if "warning" in info:
-        lines.append(f"warning: {info['warning']}")
-    return lines
 
 
 def cmd_draw(args) -> int:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from simulator.scenario.counts import category_counts, intervention_count
+from simulator.scenario.team_checks import team_list_problems
+from simulator.scenario.teams import TeamTable, fill_from_team_list, parse_table
 
 
 class Section(BaseModel):
@@ -39,6 +41,20 @@ class Trial(Section):
     patients_per_team: PatientsPerTeam = PatientsPerTeam()
     staff_per_team: StaffPerTeam = StaffPerTeam()
     months: float = Field(12.0, gt=0, le=120, description="baseline to follow-up, months")
+    teams_file: Optional[str] = Field(None, max_length=1000,
+                                      description="CSV of the trial's teams, relative to the scenario file")
+    team_list: Optional[tuple[dict[str, str], ...]] = Field(
+        None, max_length=10_000, description="the trial's teams inline (or read from teams_file)")
+    _table: Optional[TeamTable] = PrivateAttr(None)
+
+    def model_post_init(self, context: Any) -> None:
+        if self.team_list is not None:
+            self._table = parse_table(self.team_list)
+
+    @property
+    def team_table(self) -> Optional[TeamTable]:
+        """The team list, typed (``scenario.teams.TeamTable``); None without one."""
+        return self._table
 
 
 # Applied only to the types a scenario has (``Scenario._default_effects_for_listed_types``).
@@ -55,6 +71,8 @@ class Outcome(Section):
     team_type_effects: dict[str, Annotated[float, Field(ge=-1e6, le=1e6)]] = dict(
         DEFAULT_TEAM_TYPE_EFFECTS)
     leadership_effect: float = Field(0.0, ge=-1e6, le=1e6, description="outcome points per SD of team leadership")
+    covariate_effects: dict[str, Annotated[float, Field(ge=-1e6, le=1e6)]] = Field(
+        {}, description="points per unit of a numeric team-list covariate (centred at its mean)")
 
 
 class Intervention(Section):
@@ -101,9 +119,10 @@ TEAM_ATTRIBUTES = ("site", "team_type", "patients", "staff")
 
 class Allocation(Section):
     method: AllocationMethod = "simple"
-    strata: tuple[Literal["site", "team_type"], ...] = ("site",)
-    balance_on: tuple[Literal["site", "team_type", "patients", "staff"], ...] = (
-        "site", "team_type", "patients")
+    strata: tuple[str, ...] = Field(("site",), max_length=100,
+                                    description="site, team_type or categorical team covariates")
+    balance_on: tuple[str, ...] = Field(("site", "team_type", "patients"), max_length=100,
+                                        description="site, team_type, patients, staff or team covariates")
     constrained_fraction: float = Field(0.1, gt=0, le=1)
     max_enumerate: int = Field(100_000, ge=10, le=5_000_000)
     minimisation_probability: float = Field(0.8, ge=0.5, le=1)
@@ -177,7 +196,9 @@ class Scenario(Section):
     @classmethod
     def _default_effects_for_listed_types(cls, data: Any) -> Any:
         """Unless the file gives ``outcome.team_type_effects``, the default effects apply to
-        the team types the trial has; effects the user wrote are checked as written."""
+        the team types the trial has (a team list's types included); effects the user wrote
+        are checked as written."""
+        data = fill_from_team_list(data)
         if not isinstance(data, dict):
             return data
         outcome, trial = data.get("outcome", {}), data.get("trial", {})
@@ -226,6 +247,7 @@ def check_consistency(s: Scenario) -> list[tuple[str, object, str]]:
                          "and no refreshers: nobody could be trained"))
     problems += _disbanding_problems(s)
     problems += _analysis_problems(s.analysis)
+    problems += team_list_problems(s)
     return problems
 
 
