@@ -1,4 +1,4 @@
-"""Command line: ``crtsim validate | draw | run | power | solve | report``.
+"""Command line: ``crtsim validate | draw | run | power | solve | report | allocate``.
 
 User mistakes (a bad scenario file, a missing folder) print a clear message and exit 2, never
 a traceback.
@@ -221,6 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_run)
     _add_power_solve_report(sub)
+    from simulator.cli_allocate import add_allocate_parser
+    add_allocate_parser(sub)
     return parser
 
 

@@ -18,6 +18,7 @@ from simulator.analysis.records import ObservedTrial
 from simulator.model.dropout import draw_dropout
 from simulator.model.outcomes import Outcomes, draw_outcomes
 from simulator.scenario.schema import Scenario
+from simulator.scenario.team_checks import used_columns
 from simulator.model.timeline import Event, TimelineHistory, run_timeline
 from simulator.model.world import World, build_world
 
@@ -56,7 +57,8 @@ def allocation_settings(scenario: Scenario) -> AllocationSettings:
     return AllocationSettings(method=a.method, strata=tuple(a.strata), balance_on=tuple(a.balance_on),
                               constrained_fraction=a.constrained_fraction,
                               max_enumerate=a.max_enumerate,
-                              minimisation_probability=a.minimisation_probability)
+                              minimisation_probability=a.minimisation_probability,
+                              balance_metric=a.balance_metric)
 
 
 def patient_status(dropout_month: np.ndarray, lost_month: np.ndarray) -> np.ndarray:
@@ -88,7 +90,7 @@ def _count(flags: np.ndarray) -> int:
     return int(np.count_nonzero(flags))
 
 
-def diagnostics(world, allocation, history, status, outcomes) -> dict:
+def diagnostics(world, allocation, history, status, outcomes, used=frozenset()) -> dict:
     # Contamination as count / size: the same IEEE division as bool .mean().
     arm = allocation.arm
     analysed = status == ANALYSED
@@ -112,8 +114,15 @@ def diagnostics(world, allocation, history, status, outcomes) -> dict:
         if surviving_int.any() else float("nan"),
         "contamination": count(crossed) / crossed.size if crossed.size else float(crossed.mean()),
     }
-    out.update(balance_diagnostics(world.covariates(), arm))
+    out.update(balance_diagnostics(balance_covariates(world, used), arm))
     return out
+
+
+def balance_covariates(world: World, used: frozenset[str]) -> dict[str, np.ndarray]:
+    """Site, type, patients, staff and the team covariates the scenario uses: the columns
+    whose chance imbalance the diagnostics report."""
+    return {k: v for k, v in world.covariates().items()
+            if k in ("site", "team_type", "patients", "staff") or k in used}
 
 
 class StageClock:
@@ -161,5 +170,5 @@ def simulate_replicate(scenario: Scenario, rng: Streams, *,
         status = patient_status(dropout_month, history.lost_month)
         trial = observed_trial(scenario, world, allocation, outcomes, status)
     with timed("diagnostics"):
-        diag = diagnostics(world, allocation, history, status, outcomes)
+        diag = diagnostics(world, allocation, history, status, outcomes, used_columns(scenario))
     return Replicate(world, allocation, history, outcomes, dropout_month, status, trial, diag)

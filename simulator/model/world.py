@@ -96,7 +96,7 @@ def build_world(trial: Trial, outcome: Outcome, *, rng: np.random.Generator) -> 
     """Draw one baseline world (of the listed teams, when the trial has a team list)."""
     k, table = trial.teams, trial.team_table
     site, team_type, patients, staff, leadership = _teams(trial, rng)
-    covariates = dict(table.covariates) if table is not None else {}
+    covariates = table.complete_covariates() if table is not None else {}
     var_between = outcome.icc * outcome.sd**2
     team_effect = rng.normal(0.0, np.sqrt(var_between), size=k)
     patient_team = np.repeat(np.arange(k), patients)

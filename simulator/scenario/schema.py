@@ -126,6 +126,8 @@ class Allocation(Section):
     constrained_fraction: float = Field(0.1, gt=0, le=1)
     max_enumerate: int = Field(100_000, ge=10, le=5_000_000)
     minimisation_probability: float = Field(0.8, ge=0.5, le=1)
+    balance_metric: Literal["crtsim_l2", "cvcrand_l2", "cvcrand_l1"] = Field(
+        "crtsim_l2", description="constrained score: crtsim's, or cvcrand's l2 / l1 (cvrall)")
 
 
 EstimatorName = Literal["mixed_ancova", "cluster_summary", "cluster_means", "individual_ttest",
@@ -228,6 +230,9 @@ def check_consistency(s: Scenario) -> list[tuple[str, object, str]]:
     if min(n_int, k - n_int) < 2:
         problems.append(("trial.intervention_share", s.trial.intervention_share,
                          f"gives {n_int} of {k} teams in the intervention arm; each arm needs >= 2 teams"))
+    if s.allocation.balance_metric != "crtsim_l2" and s.allocation.constrained_fraction >= 1:
+        problems.append(("allocation.constrained_fraction", s.allocation.constrained_fraction,
+                         f"{s.allocation.balance_metric} keeps round(q M) allocations: q must be below 1"))
     if s.allocation.method == "matched_pairs" and n_int not in (k // 2, (k + 1) // 2):
         problems.append(("allocation.method", "matched_pairs",
                          f"needs about half the teams in each arm; trial.intervention_share "

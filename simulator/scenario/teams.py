@@ -44,6 +44,11 @@ class TeamTable:
     def n_teams(self) -> int:
         return int(self.names.shape[0])
 
+    def complete_covariates(self) -> dict[str, np.ndarray]:
+        """The covariates without an empty cell (the only ones a scenario may use)."""
+        return {k: v for k, v in self.covariates.items()
+                if (np.all(np.isfinite(v)) if v.dtype.kind == "f" else np.all(v != ""))}
+
     def numeric(self, name: str) -> bool:
         return name in self.covariates and self.covariates[name].dtype.kind == "f"
 
