@@ -56,7 +56,8 @@ def cmd_draw(args) -> int:
     rep = draw_replicate(points[args.design_point].scenario, args.replicate)
     out = Path(args.out) if args.out else Path("outputs") / scenario.name / "draw" / \
         f"d{args.design_point}_r{args.replicate}"
-    for path in write_replicate(rep, out):
+    for path in write_replicate(rep, out, label=f"design point {args.design_point}, "
+                                f"replicate {args.replicate}"):
         print(f"wrote {path}")
     d = rep.diagnostics
     print(f"patients randomised {d['patients_randomised']}, analysed {d['patients_analysed']}; "
@@ -88,7 +89,9 @@ def cmd_run(args) -> int:
         return 130
     write_summary(out, result.summary, result.swept_keys)
     write_comparisons(out, result.comparisons, result.swept_keys)
-    write_run_json(out, scenario, result, settings)
+    write_run_json(out, scenario, result, settings, command=[   # workers etc. change no number
+        "crtsim", "run", str(args.scenario), "--replicates", str(scenario.replicates),
+        "--seed", str(scenario.seed)])
     images = [] if args.no_plots else _plots(out, scenario, result)
     _report(out, scenario, result, images)
     if not args.quiet:

@@ -1,8 +1,11 @@
 """Batched estimators give the per-trial estimators' answers, trial by trial.
 
 Agreement is to 1e-9 relative: estimates and CI limits relative to max(|estimate|, SE)
-(an estimate that is 0 up to rounding has no relative accuracy), SE and p-value relative,
-df and the converged flag exactly (Satterthwaite df, a computed number, to 1e-9 relative). One deliberate exception: where the mixed model's X is
+(an estimate that is 0 up to rounding has no relative accuracy), SE relative, df and the
+converged flag exactly (Satterthwaite df, a computed number, to 1e-9 relative), and the
+p-value within the range those tolerances imply (``p_value_band``: far in the tail a p-value
+is df times more sensitive than t, so a fixed relative tolerance on p would hold only where
+rounding happens to be small). One deliberate exception: where the mixed model's X is
 rank deficient (constant baseline, arm aliased with strata), ``mixed_ancova``'s answer
 depends on rounding (it may report a huge-SE "converged" fit); the batch always fails.
 """
@@ -13,6 +16,7 @@ from functools import lru_cache
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
+from scipy import special
 
 from simulator.analysis.batched import cluster_summary_batch, mixed_ancova_batch
 from simulator.analysis.cluster import cluster_summary
@@ -77,7 +81,23 @@ def assert_same(got: list[Estimate], ref: list[Estimate], exact_df: bool = True)
         np.testing.assert_allclose(g[:, 2], r[:, 2], rtol=RTOL, atol=0)
     scale = np.maximum(np.abs(r[:, 0]), r[:, 1])[:, None]
     assert (np.abs(g - r)[:, [0, 3, 4]] <= RTOL * scale).all()
-    np.testing.assert_allclose(g[:, [1, 5]], r[:, [1, 5]], rtol=RTOL, atol=0)
+    np.testing.assert_allclose(g[:, 1], r[:, 1], rtol=RTOL, atol=0)
+    low, high = p_value_band(r[:, 0], r[:, 1], r[:, 2], 0.0 if exact_df else RTOL)
+    assert ((low <= g[:, 5]) & (g[:, 5] <= high)).all()
+
+
+def p_value_band(estimate, se, df, df_rtol):
+    """The range of p = min(1, 2 T_df(−|t|)) over every t = estimate/SE and df that the
+    tolerances above allow: |estimate| within RTOL·max(|estimate|, SE) and SE within RTOL
+    relative move |t| by at most RTOL (max(|t|, 1) + |t|) (to first order), df by df_rtol·df.
+    p falls with |t| and with df, so its extremes are at the corners; a further RTOL relative
+    covers the evaluation of T_df itself."""
+    t = np.abs(estimate / se)
+    dt = RTOL * (np.maximum(t, 1.0) + t)
+    p = lambda tt, nu: np.minimum(1.0, 2.0 * special.stdtr(nu, -tt))  # noqa: E731
+    low = p(t + dt, df * (1 + df_rtol)) * (1 - RTOL)
+    high = p(np.maximum(t - dt, 0.0), df * (1 - df_rtol)) * (1 + RTOL)
+    return low, high
 
 
 def batch_mixed(batch, **options) -> list[Estimate]:

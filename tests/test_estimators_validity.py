@@ -1,9 +1,12 @@
 """Statistical validity of the new estimators, with tolerances from the Monte Carlo SE.
 
 Type I error on null cluster data (ICC 0.05, m̄ = 15, baseline correlated; 12 and 20 teams,
-equal sizes and CV 0.6): corrected GEE and the permutation test stay at or below
-alpha + 3 MCSE; the naive individual t-test does not (design effect 1 + 14 × 0.05 = 1.7 or
-more). Then, with leadership driving both implementation and outcome, the implementation
+equal sizes and CV 0.6), each rate against a reference on both sides where there is one, with
+tolerances from the Monte Carlo SE at that reference (``test_type_one_error``): the permutation
+test is exact, so its rate is its computed size; the Mancl–DeRouen GEE stays at or below
+alpha, and is conservative by no more than its leverage correction implies; the naive
+individual t-test rejects at least as often as its design effect (1 + 14 × 0.05 = 1.7 or
+more) implies. Then, with leadership driving both implementation and outcome, the implementation
 split estimates what the model says it should (not the efficacy) and the IV estimate is
 unbiased for the efficacy. Run with ``-s`` to see the rejection rates printed.
 """
@@ -19,6 +22,8 @@ from simulator.analysis.gee import gee_robust
 from simulator.analysis.implementation import cace_iv, implementation_split
 from simulator.analysis.permutation import permutation_test
 from simulator.analysis.records import ObservedTrial
+
+from test_permutation import permutation_size
 
 ALPHA, REPS, ICC = 0.05, 2000, 0.05
 R_IND, C_TEAM = 0.5, 0.8  # individual and cluster autocorrelation of baseline and follow-up
@@ -63,6 +68,37 @@ def rejection(p_values):
 
 
 CONFIGS = [(12, 0.0), (12, 0.6), (20, 0.0), (20, 0.6)]
+PERMUTATIONS, M_BAR = 200, 15
+# Each bound below is one-sided at 0.05 % (z = 3.29): the 20 bounds of the four configurations
+# together fail falsely with probability at most 1 % (Bonferroni), e.g. after a change of seeds.
+Z = stats.norm.isf(0.0005)
+
+
+def mcse(rate):
+    """Monte Carlo SE of a rejection rate whose true value is ``rate``, over REPS replicates."""
+    return np.sqrt(rate * (1 - rate) / REPS)
+
+
+def mancl_derouen_size(teams, n_coef=3):
+    """First-order size of the Mancl–DeRouen t test (a lower reference; the correction is
+    known to be conservative with few teams: Mancl & DeRouen 2001; Li & Redden 2015, Stat Med
+    34:281). It scales each team's residuals by (I − H_jj)⁻¹; as E[ê_jê_j'] ≈ (I − H_jj)V_j,
+    the corrected sandwich overstates the variance by about 1/(1 − h̄), h̄ = p/K the mean team
+    leverage (p = 3: intercept, arm, baseline), so |t| is about √(1 − p/K) |t_{K−2}|. This
+    charges the arm coefficient with all p coefficients' leverage (its own is 2/K), so it
+    understates the size: a lower reference, not a centre."""
+    crit = stats.t.isf(ALPHA / 2, teams - 2)
+    return 2 * stats.t.sf(crit / np.sqrt(1 - n_coef / teams), teams - 2)
+
+
+def naive_ttest_size(teams, m=M_BAR):
+    """First-order size of the individual t test that ignores clustering (a lower reference):
+    its variance is understated by the design effect, DE = 1 + (m − 1) ICC with equal sizes
+    and 1 + (m(1 + CV²) − 1) ICC with unequal ones, so |t| ≈ √DE |N(0, 1)|; the chance
+    variation of its pooled SD only adds to the rate, to first order (2Φ(−cs) is convex in
+    s > 0), and unequal sizes raise DE, so the equal-size value is a lower reference."""
+    crit = stats.t.isf(ALPHA / 2, teams * m - 2)
+    return 2 * stats.norm.sf(crit / np.sqrt(1 + (m - 1) * ICC))
 
 
 @pytest.mark.parametrize("teams, cv", CONFIGS)
@@ -70,20 +106,23 @@ def test_type_one_error(teams, cv):
     seed = 1000 * teams + int(10 * cv)
     rng = np.random.default_rng(seed)
     fits = {"gee_md": [], "gee_none": [], "permutation": [], "individual_ttest": []}
-    for trial in null_trials(seed, REPS, teams, 15, cv, scheme=cv == 0):
+    for trial in null_trials(seed, REPS, teams, M_BAR, cv, scheme=cv == 0):
         fits["gee_md"].append(gee_robust(trial, alpha=ALPHA, correction="mancl_derouen").p_value)
         fits["gee_none"].append(gee_robust(trial, alpha=ALPHA, correction="none").p_value)
         fits["permutation"].append(
-            permutation_test(trial, alpha=ALPHA, permutations=200, rng=rng).p_value)
+            permutation_test(trial, alpha=ALPHA, permutations=PERMUTATIONS, rng=rng).p_value)
         fits["individual_ttest"].append(individual_ttest(trial, alpha=ALPHA).p_value)
     rates = {name: rejection(p) for name, p in fits.items()}
-    for name, (rate, mcse, failed) in rates.items():
-        print(f"K={teams} cv={cv} {name:17s} type I error {rate:.4f} (MCSE {mcse:.4f}, "
+    for name, (rate, se, failed) in rates.items():
+        print(f"K={teams} cv={cv} {name:17s} type I error {rate:.4f} (MCSE {se:.4f}, "
               f"failed {failed})")
-    bound = ALPHA + 3 * np.sqrt(ALPHA * (1 - ALPHA) / REPS)
-    assert rates["gee_md"][0] <= bound and rates["gee_md"][2] == 0
-    assert rates["permutation"][0] <= bound and rates["permutation"][2] == 0
-    assert rates["individual_ttest"][0] > 0.10
+    assert all(failed == 0 for _, _, failed in rates.values())
+    exact = permutation_size(teams, PERMUTATIONS, ALPHA)
+    assert abs(rates["permutation"][0] - exact) <= Z * mcse(exact), exact
+    md = mancl_derouen_size(teams)
+    assert md - Z * mcse(md) <= rates["gee_md"][0] <= ALPHA + Z * mcse(ALPHA), md
+    naive = naive_ttest_size(teams)
+    assert rates["individual_ttest"][0] >= naive - Z * mcse(naive), naive
 
 
 # Leadership confounding: L_j drives both recorded implementation and the team's outcome.

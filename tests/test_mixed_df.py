@@ -117,17 +117,70 @@ def dense_deviance(y, X, groups, theta):
     return np.linalg.slogdet(V)[1] + np.linalg.slogdet(H)[1] + r @ Vi @ r, np.linalg.inv(H)
 
 
-def numerical_satterthwaite(y, X, groups, theta, c):
-    """lmerTest's recipe with central differences: A = 2 Hess⁻¹, g = ∂(c'Φc)/∂θ."""
-    h = 1e-4 * theta
-    f = lambda t: dense_deviance(y, X, groups, t)[0]  # noqa: E731
+def rounding_noise(f, theta):
+    """Rounding noise δ of one evaluation of f near θ, on this machine: the largest change of
+    f over a 5 × 5 grid of points θ(1 + 1e-13 k), |k| ≤ 2. The true change there is at most
+    2e-13 |θ·∇f| (nil at the REML optimum), which can only make δ larger; never less than
+    one ulp of f(θ)."""
+    f0 = f(theta)
+    grid = [f(theta * (1 + 1e-13 * np.array([a, b]))) for a in range(-2, 3) for b in range(-2, 3)]
+    return max(max(abs(x - f0) for x in grid), float(np.spacing(abs(f0))))
+
+
+def second_differences(f, theta, h):
+    """Central second differences with steps h: [f(θ+h_i+h_j) − f(θ+h_i−h_j) − f(θ−h_i+h_j)
+    + f(θ−h_i−h_j)] / (4 h_i h_j); each carries rounding at most 4δ / (4 h_i h_j)."""
     e = np.diag(h)
-    hess = np.array([[(f(theta + e[i] + e[j]) - f(theta + e[i] - e[j]) - f(theta - e[i] + e[j])
+    return np.array([[(f(theta + e[i] + e[j]) - f(theta + e[i] - e[j]) - f(theta - e[i] + e[j])
                        + f(theta - e[i] - e[j])) / (4 * h[i] * h[j]) for j in range(2)]
                      for i in range(2)])
+
+
+def first_differences(f, theta, h):
+    """Central first differences (f(θ+h_i) − f(θ−h_i)) / (2h_i); rounding at most δ / h_i."""
+    e = np.diag(h)
+    return np.array([(f(theta + e[i]) - f(theta - e[i])) / (2 * h[i]) for i in range(2)])
+
+
+# Reference derivatives and their error bound. A central difference with steps h = sθ is
+# D(s) = D + a s² + b s⁴ + O(s⁶) (even in s: f is smooth). Richardson's table:
+# R(s) = (4 D(s/2) − D(s)) / 3 = D − b s⁴/4 + O(s⁶) and R₂ = (16 R(s) − R(2s)) / 15 = D + O(s⁶).
+# - Truncation: R₂'s error is bounded by that of the lower-order R(s), |R₂ − R(s)| =
+#   |R(s) − R(2s)| / 15 (Ridders' estimate; for the REML deviance it overstates R₂'s error by
+#   about 1/(2s)² — its σ²_w part behaves like m (log u + 1/u) in u = σ²_w/σ̂²_w, with s⁴ and
+#   s⁶ errors 0.42 (2s)⁴ ≈ 7e-8 and ~(2s)⁶ ≈ 6e-11 relative at s = 0.01).
+# - Rounding: with each f value off by at most δ, D(s) is off by at most δ/(h_i h_j) (second
+#   differences) or δ/h_i (first), D(s/2) by 4× or 2× that, D(2s) by ¼ or ½. Through the
+#   table's weights R₂ is off by at most (16·17/3 + 17/12)/15 < 6.15 δ/(h_i h_j), or
+#   (16·3 + 3/2)/15 = 3.3 δ/h_i: about 4e-8 relative at s = 0.01 with δ ≈ 1e-15 |f|.
+# (The old single difference at s = 1e-4 had rounding ε|f|/h² up to ~1e-5 relative: the size
+# of its tolerance, rtol = 1e-5, which it exceeded on some machines.)
+STEP = 0.01
+
+
+def richardson(differences, f, theta, s=STEP):
+    """(Richardson-extrapolated central differences at steps sθ, bound on their error)."""
+    d = {k: differences(f, theta, k * s * theta) for k in (0.5, 1.0, 2.0)}
+    fine, coarse = (4 * d[0.5] - d[1.0]) / 3, (4 * d[1.0] - d[2.0]) / 3
+    h, delta = s * theta, rounding_noise(f, theta)
+    rounding = 6.15 * delta / np.outer(h, h) if fine.ndim == 2 else 3.3 * delta / h
+    return (16 * fine - coarse) / 15, np.abs(fine - coarse) / 15 + rounding
+
+
+def numerical_satterthwaite(y, X, groups, theta, c):
+    """lmerTest's recipe with numerical derivatives: A = 2 Hess⁻¹ of the REML deviance,
+    g = ∂(c'Φc)/∂θ, df = 2(c'Φc)² / (g'Ag) = (c'Φc)² / (g'Hess⁻¹g). Returns the Hessian, its
+    error bound, the df and the df's error bound: to first order, with u = Hess⁻¹g,
+    δ(g'Hess⁻¹g) = 2u'δg − u'δHess u, so |δdf| / df ≤ (2|u|'εg + |u|'εHess|u|) / (g'Hess⁻¹g)."""
+    f = lambda t: dense_deviance(y, X, groups, t)[0]  # noqa: E731
     v = lambda t: c @ dense_deviance(y, X, groups, t)[1] @ c  # noqa: E731
-    g = np.array([(v(theta + e[i]) - v(theta - e[i])) / (2 * h[i]) for i in range(2)])
-    return hess, 2 * v(theta) ** 2 / (g @ (2 * np.linalg.inv(hess)) @ g)
+    hess, hess_err = richardson(second_differences, f, theta)
+    g, g_err = richardson(first_differences, v, theta)
+    u = np.linalg.solve(hess, g)
+    quad = g @ u
+    df = v(theta) ** 2 / quad
+    df_err = df * (2 * np.abs(u) @ g_err + np.abs(u) @ hess_err @ np.abs(u)) / quad
+    return hess, hess_err, df, df_err
 
 
 def dense_kenward_roger(X, groups, theta, c):
@@ -157,13 +210,18 @@ def dense_kenward_roger(X, groups, theta, c):
 @pytest.mark.parametrize("seed, kw", [(0, {}), (1, dict(strata=3)), (2, dict(icc=0.4, teams=8)),
                                       (3, dict(teams=15, icc=0.03, strata=2))])
 def test_closed_forms_match_dense_numerical_derivatives(seed, kw):
+    """Observed Hessian and Satterthwaite df against numerical derivatives of the dense REML
+    deviance, within the reference's own error bound (``richardson``); that bound is at most
+    1e-6 relative, so any closed-form error above 2e-6 fails. KR's quantities are computed
+    in closed form both ways: they agree to rounding (1e-9)."""
     y, X, groups = simulate(seed, **kw)
     fit, d = derivatives(y, X, groups)
     theta, c = np.array([fit.var_between, fit.var_within]), arm_contrast(X)
     assert fit.gamma > 0.0
-    hess, df = numerical_satterthwaite(y, X, groups, theta, c)
-    np.testing.assert_allclose(d.observed, hess, rtol=1e-5)
-    assert satterthwaite(d, c)[1] == pytest.approx(df, rel=1e-5)
+    hess, hess_err, df, df_err = numerical_satterthwaite(y, X, groups, theta, c)
+    assert np.all(hess_err <= 1e-6 * np.abs(hess)) and df_err <= 1e-6 * df
+    assert np.all(np.abs(d.observed - hess) <= hess_err), (d.observed - hess) / hess_err
+    assert abs(satterthwaite(d, c)[1] - df) <= df_err
     IE, var_adj, kr_df = dense_kenward_roger(X, groups, theta, c)
     np.testing.assert_allclose(d.expected, IE, rtol=1e-9)
     assert kenward_roger(d, c) == pytest.approx((var_adj, kr_df), rel=1e-9)

@@ -15,12 +15,10 @@ import pytest
 from scipy import stats
 
 from simulator.planning.power import (
-    Assumptions,
     BaselineCorrelations,
     baseline_factor,
     design_effect,
     exact_design_effect,
-    power_at,
     relative_efficiency,
     solve_power,
 )
@@ -101,11 +99,6 @@ def test_attrition_shrinks_analysed_team_size():
     with_dropout = solve_power(patients_per_team=15, attrition=0.26, **common)
     analysed_only = solve_power(patients_per_team=15 * 0.74, **common)
     assert with_dropout.power == pytest.approx(analysed_only.power, rel=1e-12)
-
-
-def test_power_at_matches_solve_power():
-    assumptions = Assumptions(icc=0.1, sd=math.sqrt(5), method="equal")
-    assert power_at(1.0, 16, 10, assumptions=assumptions) == pytest.approx(0.801766, abs=1e-6)
 
 
 def test_null_effect_gives_half_alpha_upper_tail_or_alpha_two_tailed():

@@ -121,6 +121,29 @@ def test_validate_prints_derived_quantities(capsys):
         assert label in out
 
 
+def test_validate_echoes_the_planning_model(capsys):
+    """validate's design effect is power.design_effect and its fidelity at follow-up is the
+    mean-field post-state chain behind `crtsim power` (F̄(T) = P(trained) / P(filled))."""
+    from simulator.model.timeline.staffing import session_schedule
+    from simulator.planning.expected_exposure import (month_grid, node_parameters, post_states,
+                                                      trained_share)
+    from simulator.planning.power import design_effect
+
+    assert main(["validate", str(SCENARIOS / "refocus.yaml")]) == 0
+    echoed = dict(line.strip().rsplit(None, 1) for line in capsys.readouterr().out.splitlines()
+                  if line.startswith("  "))
+    s = load_scenario(SCENARIOS / "refocus.yaml")
+    (p,), (rate,), _ = node_parameters(s)          # no leadership effects: one node
+    sessions = session_schedule(s)
+    _, after, _ = post_states(month_grid(s, sessions), sessions, rate,
+                              s.staff_turnover.vacancy_months, p, s.intervention.sessions_to_train)
+    mean_field = trained_share(after)[-1]
+    assert float(echoed["expected fidelity at follow-up (intervention teams)"]) \
+        == round(mean_field, 4) == 0.7135
+    assert float(echoed["design effect 1 + ((CV²+1)m̄ − 1)ρ"]) \
+        == round(design_effect(15, 0.05, 0.4, "eldridge"), 4)
+
+
 from conftest import SCENARIOS  # noqa: E402
 
 SCENARIO_CONTRACT = """

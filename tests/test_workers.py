@@ -52,7 +52,7 @@ def test_watchdog_alone_ends_an_orphaned_worker():
     """Without prctl, as on macOS: within a poll or two the worker sees it was re-parented."""
     code = """
         import multiprocessing, time
-        from simulator import workers
+        from simulator.montecarlo import workers
 
         def worker(parent):
             workers._ask_kernel_to_kill_orphan = lambda: False

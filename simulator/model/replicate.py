@@ -115,7 +115,37 @@ def diagnostics(world, allocation, history, status, outcomes, used=frozenset()) 
         "contamination": count(crossed) / crossed.size if crossed.size else float(crossed.mean()),
     }
     out.update(balance_diagnostics(balance_covariates(world, used), arm))
+    out.update(arm_flow_counts(world, arm, history, status))
     return out
+
+
+FLOW_COUNTS = ("teams_randomised", "teams_disbanded", "patients_randomised",
+               "patients_transferred_within", "patients_transferred_across", "patients_dropout",
+               "patients_lost", "patients_analysed", "staff_baseline", "staff_left",
+               "staff_newcomers", "staff_followup")
+
+
+def arm_flow_counts(world, arm, history, status) -> dict:
+    """Per-arm counts of the CONSORT flow (outputs/flow.py), keys ``<FLOW_COUNTS>_int|_ctl``:
+    patients by randomised arm (transferred = in another team at follow-up, within or across
+    arms), staff in post at baseline and at follow-up (0 in a disbanded team), leavers and
+    newcomers (staff_join events) over the trial."""
+    team_arm = np.asarray(arm).astype(int)
+    own, final = world.patient_team, history.final_team
+    moved = (final >= 0) & (final != own)
+    across = moved & (team_arm[np.maximum(final, 0)] != team_arm[own])
+    joins = np.bincount(np.array([e.team for e in history.events if e.kind == "staff_join"],
+                                 dtype=int), minlength=world.n_teams)
+    per_team = np.array([np.ones(world.n_teams), ~np.isnan(history.disband_month),   # (6, K)
+                         world.staff, history.staff_departures, joins,
+                         [p.in_post[-1] for p in history.paths]], dtype=float)
+    per_patient = np.array([np.ones(own.size), moved & ~across, across, status == DROPPED,
+                            status == LOST, status == ANALYSED], dtype=float)     # (6, n)
+    by_arm = np.array([team_arm == 1, team_arm == 0], dtype=float).T              # (K, 2)
+    sums = np.concatenate([per_team @ by_arm, per_patient @ by_arm[own]])         # (12, 2)
+    names = FLOW_COUNTS[:2] + FLOW_COUNTS[8:] + FLOW_COUNTS[2:8]
+    return {f"{k}_{arm}": v for k, row in zip(names, np.rint(sums).astype(int).tolist())
+            for arm, v in zip(("int", "ctl"), row)}
 
 
 def balance_covariates(world: World, used: frozenset[str]) -> dict[str, np.ndarray]:

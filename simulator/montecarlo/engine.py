@@ -23,7 +23,7 @@ from simulator.analysis.batched import (BATCH_DF_METHODS, EstimateArrays, cluste
                                mixed_ancova_batch)
 from simulator.analysis.records import Estimate, ObservedTrial
 from simulator.analysis.registry import PlannedAnalysis, analysis_plan, run_analysis
-from simulator.model.replicate import Replicate, StageClock, simulate_replicate
+from simulator.model.replicate import FLOW_COUNTS, Replicate, StageClock, simulate_replicate
 from simulator.scenario.schema import Scenario
 from simulator.montecarlo.seeds import stream
 
@@ -31,7 +31,8 @@ ESTIMATE_FIELDS = ("estimate", "se", "df", "ci_low", "ci_high", "p_value", "conv
 DIAGNOSTICS = ("teams_analysed_int", "teams_analysed_ctl", "patients_randomised",
                "patients_analysed", "teams_disbanded", "staff_turnover", "mean_fidelity_int",
                "imbalance_max_smd", "contamination")
-EXTRA_DIAGNOSTICS = ("patients_dropout", "patients_lost", "team_type_all_in_one_arm")
+EXTRA_DIAGNOSTICS = ("patients_dropout", "patients_lost", "team_type_all_in_one_arm",
+                     *(f"{k}_{arm}" for k in FLOW_COUNTS for arm in ("int", "ctl")))
 _BATCH_ADJUSTMENTS = (frozenset({"baseline", "strata"}), frozenset({"baseline"}))
 
 

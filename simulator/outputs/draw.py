@@ -61,8 +61,13 @@ def events_table(rep: Replicate) -> dict[str, list]:
                       if e.value >= 0 else None for e in events]}
 
 
-def write_replicate(rep: Replicate, out_dir: str | Path) -> list[Path]:
+def write_replicate(rep: Replicate, out_dir: str | Path, *, label: str = "") -> list[Path]:
+    """patients.csv, teams.csv, events.csv, and the replicate's CONSORT flow (flow.png/svg)."""
+    from simulator.outputs.flow import replicate_flow, write_flow
+
     out = Path(out_dir)
-    return [write_columns(out / "patients.csv", patients_table(rep)),
-            write_columns(out / "teams.csv", teams_table(rep)),
-            write_columns(out / "events.csv", events_table(rep))]
+    tables = [write_columns(out / "patients.csv", patients_table(rep)),
+              write_columns(out / "teams.csv", teams_table(rep)),
+              write_columns(out / "events.csv", events_table(rep))]
+    return tables + write_flow(replicate_flow(rep.diagnostics, where=label), out,
+                               title="Simulated CONSORT flow of one trial")

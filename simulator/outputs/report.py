@@ -1,9 +1,13 @@
-"""Plots and ``report.html`` of an output folder: after a run, or rebuilt from the saved files.
+"""Plots, ``statement.md`` and ``report.html`` of an output folder: after a run, or rebuilt
+from the saved files.
 
 The report is one self-contained file: inline CSS, plots embedded as base64 ``data:`` URIs,
 no scripts and no external resources.  ``rebuild_report`` needs only summary.csv and run.json
 (replicates.csv is listed when present); it redraws every plot but the timeline, which needs
-simulation, and keeps an existing timeline.png.
+simulation, and keeps an existing timeline.png.  The CONSORT flow (flow.png, flow.svg) is
+drawn from replicates.csv for the statement's design point; without it (or with a
+replicates.csv older than the flow columns) an existing flow is kept.  ``--no-plots`` writes
+no figure at all, the flow included; statement.md is always written.
 """
 from __future__ import annotations
 
@@ -73,7 +77,32 @@ def draw_plots(out_dir: Path, scenario: Scenario, summary: list[dict], swept_key
     if balance:
         save_figure(plot_balance(balance, title=f"{name}: chance imbalance between arms at "
                                  "baseline, per design point"), out[3])
-    return [p for p in out if p.exists()]
+    return [p for p in out if p.exists()] + draw_flow(Path(out_dir), scenario, summary)
+
+
+def statement_point(scenario: Scenario, summary: list[dict]):
+    """The design point the statement and the flow describe (``statement.chosen_point``)."""
+    from simulator.analysis.registry import analysis_plan
+    from simulator.outputs.statement import chosen_point
+    from simulator.scenario.files import design_points
+
+    primary = analysis_plan(scenario.analysis)[0].label
+    return chosen_point(design_points(scenario), summary, primary)
+
+
+def draw_flow(out_dir: Path, scenario: Scenario, summary: list[dict]) -> list[Path]:
+    """Write flow.png and flow.svg for the statement's design point from replicates.csv, and
+    return [flow.png]; an existing flow is kept when replicates.csv is missing or has no flow
+    columns ([] when there is none)."""
+    from simulator.outputs.flow import flow_from_replicates, write_flow
+
+    point = statement_point(scenario, summary)
+    where = ", ".join(f"{k} = {v}" for k, v in point.swept.items())
+    counts = flow_from_replicates(out_dir / "replicates.csv", point.index,
+                                  where=f"{where}: power closest to 80 %" if where else "")
+    if counts is None:
+        return [out_dir / "flow.png"] if (out_dir / "flow.png").exists() else []
+    return write_flow(counts, out_dir, title=f"{scenario.name}: simulated CONSORT flow")[:1]
 
 
 def balance_by_design_point(path: Path, scenario: Scenario) -> dict[str, np.ndarray]:
@@ -110,9 +139,20 @@ def image_tag(path: Path) -> str:
 
 def write_report(out_dir: Path, scenario: Scenario, summary: list[dict], swept_keys: list[str],
                  info: dict, images: list[Path]) -> Path:
-    """Write ``report.html`` atomically; ``images`` are the PNGs to embed (in that order)."""
+    """Write ``statement.md`` and ``report.html`` (which embeds it) atomically; ``images`` are
+    the PNGs to embed (flow.png in its own section, the others in that order)."""
+    from simulator.outputs.answer import answer, answer_section
+    from simulator.outputs.statement import markdown_html, statement_markdown
+
     extra = _replicates_note(Path(out_dir) / "replicates.csv")
-    html = page(scenario, summary, swept_keys, info, [image_tag(p) for p in images], extra)
+    markdown = statement_markdown(scenario, summary, info)
+    write_atomic(Path(out_dir) / "statement.md", markdown)
+    statement = markdown_html(markdown)
+    flow = "".join(image_tag(p) for p in images if p.name == "flow.png")
+    html = page(scenario, summary, swept_keys, info,
+                [image_tag(p) for p in images if p.name != "flow.png"], extra,
+                answer=answer_section(answer(scenario, summary), swept_keys),
+                statement=statement, flow=flow)
     return write_atomic(Path(out_dir) / "report.html", html)
 
 
@@ -125,8 +165,8 @@ def _replicates_note(path: Path) -> str:
 
 
 def rebuild_report(out_dir: str | Path) -> Path:
-    """Redraw the plots (keeping an existing timeline.png) and rewrite report.html from
-    summary.csv and run.json, without simulating."""
+    """Redraw the plots (keeping an existing timeline.png) and rewrite statement.md and
+    report.html from summary.csv and run.json, without simulating."""
     out = Path(out_dir)
     info = read_run_info(out)
     scenario = scenario_from_info(info, str(out / "run.json"))

@@ -15,7 +15,15 @@ line-height:1.4}h1{font-size:1.6em}
 h2{font-size:1.25em;margin-top:1.6em;border-bottom:1px solid #ccc}
 table{border-collapse:collapse;margin:.6em 0;font-size:.9em}td,th{padding:.2em .6em;
 border-bottom:1px solid #e4e4e4;text-align:right}th{background:#f3f3f3}td.l,th.l{text-align:left}
-img{max-width:100%;display:block;margin:1em 0}p.note{color:#555;font-size:.9em}"""
+img{max-width:100%;display:block;margin:1em 0}p.note{color:#555;font-size:.9em}
+p.headline{font-size:1.15em;background:#f4f8fc;border-left:4px solid #4477aa;padding:.6em .9em}
+div.warnings{background:#fff6e5;border-left:4px solid #e0a030;padding:.4em .9em;margin:.8em 0}
+p.ok{color:#276b2e}pre{background:#f5f5f5;padding:.6em;overflow-x:auto}
+section#statement{border:1px solid #ddd;padding:0 1em .4em;margin:1.2em 0}"""
+
+FLOW_NOTE = ("<p class=note>Teams, patients and staff at each stage, per arm: mean over the "
+             "simulated trials and 10th–90th centile (flow.png, flow.svg; counts from the "
+             "diagnostics in replicates.csv).</p>")
 
 PARAMETERS = (
     ("teams randomised", "trial.teams"), ("intervention share", "trial.intervention_share"),
@@ -157,13 +165,18 @@ def provenance_section(info: dict, extra: str) -> str:
 
 
 def page(scenario: Scenario, summary: list[dict], swept_keys: list[str], info: dict,
-         images: list[str], extra: str = "") -> str:
-    """The whole report; ``images`` are ready <img> tags (data URIs)."""
+         images: list[str], extra: str = "", *, answer: str = "", statement: str = "",
+         flow: str = "") -> str:
+    """The whole report, answer first (``answer``, ``statement``: ready HTML sections), then
+    the flow and ``images`` (ready <img> tags, data URIs), then the tables."""
     plots = "\n".join(images) if images else "<p class=note>No plots (run with --no-plots).</p>"
     body = [f"<h1>crtsim report: {escape(scenario.name)}</h1>",
-            f"<p>{escape(scenario.description or 'No description.')}</p>",
-            parameters_section(scenario), derived_section(scenario),
+            f"<p>{escape(scenario.description or 'No description.')}</p>", answer,
+            f'<section id="statement">{statement}</section>' if statement else "",
+            f'<section id="flow"><h2>Simulated CONSORT flow</h2>\n{flow}{FLOW_NOTE}</section>'
+            if flow else "",
             "<h2>Plots</h2>\n" + plots, summary_section(summary, swept_keys),
+            derived_section(scenario), parameters_section(scenario),
             provenance_section(info, extra)]
     return ("<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
             f"<title>crtsim: {escape(scenario.name)}</title><style>{CSS}</style></head><body>\n"

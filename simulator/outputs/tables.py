@@ -38,7 +38,9 @@ def write_comparisons(out_dir: Path, rows: list[dict], swept_keys: list[str]) ->
                         csv_text(header, ([row.get(h) for h in header] for row in rows)))
 
 
-def write_run_json(out_dir: Path, scenario: Scenario, result, settings) -> Path:
+def write_run_json(out_dir: Path, scenario: Scenario, result, settings,
+                   command: list[str] | None = None) -> Path:
+    """run.json; ``command`` is the ``crtsim run`` command line that reproduces the run."""
     info = {
         "scenario": scenario.model_dump(mode="json"),
         "seed": scenario.seed,
@@ -54,6 +56,7 @@ def write_run_json(out_dir: Path, scenario: Scenario, result, settings) -> Path:
         "replicates_total": result.total_replicates,
         "replicates_per_second": round(result.computed_replicates / result.seconds, 2)
         if result.seconds > 0 else None,
+        "command": command,
     }
     return write_atomic(out_dir / "run.json", json.dumps(info, indent=2) + "\n")
 

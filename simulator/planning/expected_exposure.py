@@ -1,24 +1,37 @@
 """Expected exposure E and expected ITT effect δ_full E[g(E)], deterministic and instant.
 
-Mean-field approximation (used by ``closed_form``; the simulator is the reference):
+The one closed-form model of implementation: ``closed_form`` (``crtsim power``, ``solve``) uses
+``expected_itt`` and ``derived`` (``crtsim validate``) uses ``fidelity_at_followup``.  Mean-field
+model (the simulator is the reference):
 
 - Every staff post of an intervention team is a continuous-time Markov chain over
   {vacant, held by someone who has attended c = 0..k sessions}, k = sessions_to_train: a holder
   leaves at rate h e^{κL}/12 per month, a vacancy is filled at rate 1/V by an untrained newcomer
   (at once when V = 0), and at each session (core and refresher) a holder with c < k moves to
-  c + 1 with probability p_j (DESIGN.md "Implementation", "Staff turnover").  Posts evolve
-  independently in the simulator (competing exponential risks), so the forward (Kolmogorov)
-  equations, solved by matrix exponentials on a fine grid, give E[trained] and E[in post]
-  exactly; fidelity is approximated by their ratio F̄(t) (ratio of expectations).
+  c + 1 with probability p_j = logistic(logit(p) + λ L_j) (DESIGN.md "Implementation", "Staff
+  turnover"; the logistic is ``staffing.attendance_probability``, the timeline's own).  The
+  forward (Kolmogorov) equations, solved by matrix exponentials at grid months, give the chance
+  f(t) that a post is filled and a(t) that it holds a trained person; F̄(t) = a(t) / f(t).
   Check (DESIGN.md): attendance 1, one session at month 0, V = 0: F̄(t) = exp(-h t/12).
-- Leadership L ~ N(0, 1) is integrated by Gauss–Hermite quadrature when it shifts attendance or
-  turnover.
+- Error of F̄.  Given L_j the simulator's posts are independent and identical (competing
+  exponential risks; a session is one Bernoulli(p_j) per untrained holder), so given the posts
+  filled at t each of them is trained with chance F̄(t), independently: the team's fidelity
+  F_j(t) (trained share of staff in post, 0 in an empty team) has
+      E[F_j(t) | L_j, s_j] = F̄(t) (1 - (1 - f(t))^{s_j}),
+  so F̄ overstates it only by the chance that all s_j posts are vacant at once, at most
+  F̄(t) (1 - f(t))^{s_min} (REFOCUS at follow-up: 0.714 x 0.047^4 < 1e-5).  The other error is
+  the 20-node Gauss–Hermite quadrature over L ~ N(0, 1), used when L shifts attendance (λ) or
+  turnover (κ).  It grows with |λ| and |κ|: measured against adaptive quadrature on fidelity at
+  follow-up it is below 1e-7 for |λ| <= 1, about 1e-4 at λ = 2 and 1e-2 at λ = 4 (the
+  logistic's complex poles at Im L = ±π/λ limit its convergence), and below 2e-7 for |κ| <= 1
+  and about 2e-4 at κ = 2 (h 0.2 to 1 per year, V = 3).
 - A team survives to month t with probability S(t) = exp(-d t/12)(1 - Σ_{scheduled ≤ t} n/K);
   a disbanded team's patients transfer with probability p_tr to a team drawn from the same arm
-  mix (intervention share π), so the expected exposures of patients randomised to intervention
-  and control are
+  mix (intervention share π; an approximation: the simulator draws a surviving team of the same
+  site), so the expected exposures of patients randomised to intervention and control are
       e1 = (1/T) ∫ F̄ (S + (1 - S) p_tr π) dt,   e0 = (1/T) ∫ F̄ (1 - S) p_tr π dt,
-  and for linear g the expected ITT effect is δ_full (e1 - e0) = δ_full (1/T) ∫ F̄ S dt.
+  (trapezoid rule between grid months) and for linear g the expected ITT effect is
+  δ_full (e1 - e0) = δ_full (1/T) ∫ F̄ S dt.
 - Non-linear g (threshold, saturating): E[g(E)] in the intervention arm is taken over
   E ~ N(e1, v), v the between-team variance of the time-averaged fidelity when posts are
   independent: v = Var(post's time-averaged trained indicator / fill share) / s̄, computed
@@ -27,11 +40,10 @@ Mean-field approximation (used by ``closed_form``; the simulator is the referenc
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from scipy import linalg, stats
 
+from simulator.model.timeline.staffing import attendance_probability, session_schedule
 from simulator.scenario.counts import intervention_count
 from simulator.scenario.schema import Scenario
 
@@ -133,20 +145,32 @@ def node_parameters(s: Scenario) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     varies = (iv.leadership_on_attendance != 0 and 0 < iv.attendance < 1) \
         or st.leadership_on_turnover != 0
     nodes, weights = (_NODES, _WEIGHTS) if varies else (np.zeros(1), np.ones(1))
-    p = np.full(nodes.size, iv.attendance)
-    if 0 < iv.attendance < 1:
-        logit = math.log(iv.attendance / (1 - iv.attendance)) + iv.leadership_on_attendance * nodes
-        p = 1.0 / (1.0 + np.exp(-logit))
+    p = attendance_probability(iv.attendance, iv.leadership_on_attendance, nodes)
     rate = st.annual_rate * np.exp(st.leadership_on_turnover * nodes) / 12.0
     return p, rate, weights
+
+
+def node_post_states(s: Scenario, grid: np.ndarray, sessions):
+    """``post_states`` of each leadership node of ``node_parameters``, in node order."""
+    p, rate, _ = node_parameters(s)
+    for p_j, h_j in zip(p, rate):
+        yield post_states(grid, sessions, h_j, s.staff_turnover.vacancy_months, p_j,
+                          s.intervention.sessions_to_train)
+
+
+def fidelity_at_followup(s: Scenario) -> float:
+    """Mean-field E[F_j(T)] of intervention teams still in operation at follow-up:
+    Σ_nodes w F̄(T), the post-state chain at month T (its error: module docstring)."""
+    sessions = session_schedule(s)
+    grid = month_grid(s, sessions)
+    at_end = [trained_share(after[-1:])[0] for _, after, _ in node_post_states(s, grid, sessions)]
+    return float(node_parameters(s)[2] @ np.array(at_end))
 
 
 def expected_exposure(s: Scenario) -> dict[str, np.ndarray]:
     """Per leadership node: ``int`` e1, ``ctl`` e0, ``itt`` (1/T)∫F̄S, ``surviving`` (1/T)∫F̄,
     ``variance`` between-team variance of the dose (0 for linear g, where it is not needed) and
     the quadrature ``weight``."""
-    from simulator.model.timeline.staffing import session_schedule
-
     sessions = session_schedule(s)
     grid = month_grid(s, sessions)
     survive = survival_path(s, grid)
@@ -156,9 +180,7 @@ def expected_exposure(s: Scenario) -> dict[str, np.ndarray]:
     weights = {"int": tuple(a + b for a, b in zip(survive, moved)), "ctl": moved, "itt": survive,
                "surviving": (np.ones(grid.size),) * 2}
     out: dict[str, list] = {name: [] for name in (*weights, "variance")}
-    for p_j, h_j, _ in zip(*node_parameters(s)):
-        before, after, steps = post_states(grid, sessions, h_j, s.staff_turnover.vacancy_months,
-                                           p_j, s.intervention.sessions_to_train)
+    for before, after, steps in node_post_states(s, grid, sessions):
         f = (trained_share(before), trained_share(after))
         for name, w in weights.items():
             out[name].append(time_average((f[0] * w[0], f[1] * w[1]), grid))

@@ -27,115 +27,25 @@ Scenario forces enter as follows.
   (e.g. delta_full * E[g(E)]); nothing here models implementation.
 - Unequal arms (14 vs 13 teams): pass the harmonic mean 2 k1 k0 / (k1 + k0) as
   ``teams_per_arm`` (same variance; df then differs from k1 + k0 - 2 by a few hundredths).
+
+This is the only implementation of these formulas: ``closed_form`` (``crtsim power`` and
+``solve``) and ``derived`` (``crtsim validate``) call ``design_effect`` and ``solve_power``.
+The argument records and their checks are in ``power_inputs``.
 """
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 from scipy import optimize, stats
 
-SIZE_METHODS = ("equal", "eldridge", "taylor")
-EXACT_METHODS = ("exact", "exact_clusterpower")
-METHODS = SIZE_METHODS + EXACT_METHODS
-UNKNOWNS = ("effect", "teams_per_arm", "patients_per_team", "power")
+from simulator.planning.power_inputs import (EXACT_METHODS, SIZE_METHODS, UNKNOWNS, Assumptions,
+                                             BaselineCorrelations, PowerSolution,
+                                             argument_problems, free_unknowns, raise_if)
 
-
-@dataclass(frozen=True)
-class BaselineCorrelations:
-    """Baseline-follow-up correlations of a cohort design (Teerenstra et al. 2012).
-
-    individual: rho_s, within patient; cluster: rho_c, of the team effects.
-    """
-
-    individual: float
-    cluster: float
-
-
-@dataclass(frozen=True)
-class Assumptions:
-    """Everything but the four quantities ``solve_power`` can solve for.
-
-    ``cluster_sizes`` (recruited sizes of the teams of one arm) fixes teams_per_arm and the mean
-    team size; with "eldridge"/"taylor" its CV (sample SD / mean, as clusterPower) is used.
-    """
-
-    icc: float
-    sd: float
-    alpha: float = 0.05
-    cv: float = 0.0
-    method: str = "taylor"
-    cluster_sizes: tuple[float, ...] | None = None
-    baseline: BaselineCorrelations | None = None
-    attrition: float = 0.0
-    two_tailed: bool = False
-
-    def problems(self) -> list[str]:
-        """Every invalid field, each with its value and what is allowed."""
-        out = []
-        _need(out, 0 <= self.icc < 1, f"icc={self.icc!r}: need 0 <= icc < 1")
-        _need(out, self.sd > 0, f"sd={self.sd!r}: need sd > 0")
-        _need(out, 0 < self.alpha < 1, f"alpha={self.alpha!r}: need 0 < alpha < 1")
-        _need(out, self.cv >= 0, f"cv={self.cv!r}: need cv >= 0")
-        _need(out, 0 <= self.attrition < 1, f"attrition={self.attrition!r}: need 0 <= it < 1")
-        _need(out, self.method in METHODS, f"method={self.method!r}: need one of {METHODS}")
-        _need(out, not (self.method == "taylor" and self.cv >= 2),
-              f"cv={self.cv!r} with method='taylor': the approximation needs cv < 2")
-        _need(out, not (self.method == "equal" and self.cv != 0),
-              f"cv={self.cv!r} with method='equal': use 'eldridge' or 'taylor' for unequal sizes")
-        out += _size_problems(self)
-        out += _baseline_problems(self.baseline)
-        return out
-
-
-@dataclass(frozen=True)
-class PowerSolution:
-    """All four design quantities after a solve, with the derived test quantities.
-
-    ``solved_for`` names the one that was solved; ``value`` returns it.  A failed solve leaves
-    it nan (and a warning was issued).
-    """
-
-    solved_for: str
-    effect: float
-    teams_per_arm: float
-    patients_per_team: float
-    power: float
-    variance_inflation: float
-    df: float
-    ncp: float
-    t_crit: float
-
-    @property
-    def value(self) -> float:
-        return getattr(self, self.solved_for)
-
-
-def _need(problems: list[str], ok: bool, message: str) -> None:
-    if not ok:
-        problems.append(message)
-
-
-def _size_problems(a: Assumptions) -> list[str]:
-    if a.cluster_sizes is None:
-        return [f"method={a.method!r} needs cluster_sizes"] if a.method in EXACT_METHODS else []
-    sizes = np.asarray(a.cluster_sizes, dtype=float)
-    out = []
-    _need(out, sizes.ndim == 1 and sizes.size >= 2, "cluster_sizes: need at least 2 teams per arm")
-    _need(out, bool(np.all(sizes > 0)), "cluster_sizes: every size must be > 0")
-    _need(out, a.cv == 0, f"cv={a.cv!r}: give cv or cluster_sizes, not both")
-    return out
-
-
-def _baseline_problems(b: BaselineCorrelations | None) -> list[str]:
-    if b is None:
-        return []
-    out = []
-    _need(out, -1 <= b.individual <= 1, f"baseline.individual={b.individual!r}: need -1..1")
-    _need(out, -1 <= b.cluster <= 1, f"baseline.cluster={b.cluster!r}: need -1..1")
-    return out
+__all__ = ["Assumptions", "BaselineCorrelations", "PowerSolution", "baseline_factor",
+           "design_effect", "exact_design_effect", "relative_efficiency", "solve_power"]
 
 
 def design_effect(m_bar: float, icc: float, cv: float = 0.0, method: str = "taylor") -> float:
@@ -240,24 +150,6 @@ def _test_quantities(values: dict, a: Assumptions) -> tuple[float, float, float,
     return float(power), vif, df, float(ncp), float(t_crit)
 
 
-def power_at(effect: float, teams_per_arm: float | None = None,
-             patients_per_team: float | None = None, *, assumptions: Assumptions) -> float:
-    """Power for a given design (teams and patients may be None when cluster_sizes is set).
-
-    Upper tail only, as clusterPower, so power at effect 0 is alpha / 2; with
-    ``two_tailed=True`` the wrong-direction rejections are added and it is alpha.
-    """
-    _raise_if(assumptions.problems())
-    values = {"effect": effect, "teams_per_arm": teams_per_arm,
-              "patients_per_team": patients_per_team}
-    return _test_quantities(values, assumptions)[0]
-
-
-def _raise_if(problems: list[str]) -> None:
-    if problems:
-        raise ValueError("invalid power arguments:\n  " + "\n  ".join(problems))
-
-
 def _failed(message: str) -> float:
     warnings.warn(message, RuntimeWarning, stacklevel=5)
     return float("nan")
@@ -282,26 +174,6 @@ def _solve_increasing(f: Callable[[float], float], lower: float, start: float, l
         return float(optimize.brentq(f, lower, upper, xtol=1e-12, rtol=1e-13))
     except (ValueError, RuntimeError) as error:
         return _failed(f"solve for {name}: root finding failed ({error})")
-
-
-def _free(given: dict, a: Assumptions) -> tuple[list[str], list[str]]:
-    """(unknowns that may be None, those that are None)."""
-    sized = a.cluster_sizes is not None
-    allowed = [n for n in UNKNOWNS if not (sized and n in ("teams_per_arm", "patients_per_team"))]
-    return allowed, [n for n in allowed if given[n] is None]
-
-
-def _argument_problems(given: dict, a: Assumptions) -> list[str]:
-    allowed, free = _free(given, a)
-    out = [f"{n}: fixed by cluster_sizes, pass None"
-           for n in UNKNOWNS if n not in allowed and given[n] is not None]
-    _need(out, len(free) == 1, f"exactly one of {allowed} must be None; None: {free}")
-    p, k, m, d = (given[n] for n in ("power", "teams_per_arm", "patients_per_team", "effect"))
-    _need(out, p is None or 0 < p < 1, f"power={p!r}: need 0 < power < 1")
-    _need(out, k is None or k > 1, f"teams_per_arm={k!r}: need > 1")
-    _need(out, m is None or m > 0, f"patients_per_team={m!r}: need > 0")
-    _need(out, d is None or bool(np.isfinite(d)), f"effect={d!r}: need a finite number")
-    return out
 
 
 _SEARCH = {  # unknown -> (lower, first upper, limit) as multiples of 1 (effect: of sd)
@@ -336,14 +208,17 @@ def solve_power(*, effect: float | None = None, teams_per_arm: float | None = No
     design).  teams_per_arm is searched from 2 and patients_per_team (recruited) from 1; the
     effect is solved as |d|.  A target out of reach gives nan and a RuntimeWarning.  With
     ``cluster_sizes`` the teams and patients are fixed by the sizes and must be None.
-    Formulas: module docstring.  Raises ValueError listing every invalid argument.
+    Power is upper tail only, as clusterPower, so at effect 0 it is alpha / 2; with
+    ``two_tailed=True`` the wrong-direction rejections are added and it is alpha.
+    Formulas: module docstring.  Raises ValueError listing every invalid argument
+    (``power_inputs``).
     """
     sizes = None if cluster_sizes is None else tuple(float(n) for n in np.ravel(cluster_sizes))
     a = Assumptions(icc, sd, alpha, cv, method, sizes, baseline_correlations, attrition, two_tailed)
     given = {"effect": effect, "teams_per_arm": teams_per_arm,
              "patients_per_team": patients_per_team, "power": power}
-    _raise_if(_argument_problems(given, a) + a.problems())
-    name = _free(given, a)[1][0]
+    raise_if(argument_problems(given, a) + a.problems())
+    name = free_unknowns(given, a)[1][0]
     solved = {**given, name: _solve_unknown(name, given, a)}
     if sizes is not None:
         solved["teams_per_arm"], solved["patients_per_team"] = len(sizes), float(np.mean(sizes))

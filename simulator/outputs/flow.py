@@ -1,0 +1,139 @@
+"""The simulated CONSORT flow: per-arm counts of teams, patients and staff at each stage, from
+the per-replicate diagnostics (replicates.csv, or one replicate's ``diagnostics``), and the
+writing of ``flow.png`` / ``flow.svg`` (the figure itself: ``flow_plot.plot_flow``).
+
+The counts are a plain dict, the input of ``plot_flow``::
+
+    {"replicates": N, "arms": ("intervention", "control"), "where": "trial.teams = 30",
+     "groups": [{"name": "teams", "title": "Teams", "boxes": [
+         {"key": "randomised", "label": "Randomised", "kind": "main",
+          "intervention": {"mean": 14.0, "p10": 14, "p90": 14}, "control": {...}}, ...]}, ...]}
+
+Each box's statistics are over replicates: the mean and the 10th and 90th centiles (observed
+counts: numpy's "inverted_cdf" quantiles).  ``kind`` says how the box sits in the flow:
+``main`` boxes are the stages down each arm's column (a group starts and ends with one);
+between two main boxes, ``exit`` boxes leave the flow (dropout, lost), ``entry`` boxes join it
+(newcomers) and ``event`` boxes happen without changing the count (disbanding, transfers).
+Mechanisms to come slot in as boxes of ``FLOW`` and diagnostics columns, with no change to the
+plot: merges as an ``event`` of the teams ("merged", ``teams_merged_<arm>``), staff moves as
+an ``exit`` and an ``entry`` of the staff ("moved out", "moved in"), and the staff outcome as
+a final ``main`` box ("measured for the staff outcome").
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from simulator.outputs.files import write_atomic
+
+ARMS = (("intervention", "int"), ("control", "ctl"))
+
+# (group, title) -> boxes (key, label, kind, column prefix; the arm suffix is added)
+FLOW = (
+    (("teams", "Teams"), (
+        ("randomised", "Randomised", "main", "teams_randomised"),
+        ("disbanded", "Disbanded during the trial", "event", "teams_disbanded"),
+        ("no_patient", "No patient followed up", "exit", "teams_no_patient_analysed"),
+        ("analysed", "Analysed (≥ 1 patient followed up)", "main", "teams_analysed"))),
+    (("patients", "Patients"), (
+        ("recruited", "Recruited at baseline", "main", "patients_randomised"),
+        ("within", "Transferred within arm", "event", "patients_transferred_within"),
+        ("across", "Transferred to the other arm", "event", "patients_transferred_across"),
+        ("dropout", "Dropped out", "exit", "patients_dropout"),
+        ("lost", "Lost with a disbanded team", "exit", "patients_lost"),
+        ("analysed", "Analysed (followed up)", "main", "patients_analysed"))),
+    (("staff", "Staff"), (
+        ("baseline", "In post at baseline", "main", "staff_baseline"),
+        ("left", "Left (any staff in post)", "exit", "staff_left"),
+        ("newcomers", "Newcomers (untrained)", "entry", "staff_newcomers"),
+        ("disbanded", "In post when their team disbanded", "exit", "staff_with_disbanded_team"),
+        ("followup", "In post at follow-up", "main", "staff_followup"))),
+)
+
+# Counts that follow from the recorded ones (per arm suffix).
+DERIVED = {
+    "teams_no_patient_analysed": lambda c, a: c[f"teams_randomised_{a}"] - c[f"teams_analysed_{a}"],
+    "staff_with_disbanded_team": lambda c, a: (c[f"staff_baseline_{a}"] + c[f"staff_newcomers_{a}"]
+                                               - c[f"staff_left_{a}"] - c[f"staff_followup_{a}"]),
+}
+
+
+def flow_columns() -> list[str]:
+    """The replicates.csv columns the flow reads."""
+    prefixes = {col for _, boxes in FLOW for *_, col in boxes} - set(DERIVED)
+    prefixes |= {"teams_randomised", "teams_analysed", "staff_baseline", "staff_newcomers",
+                 "staff_left", "staff_followup"}
+    return sorted(f"{p}_{a}" for p in prefixes for _, a in ARMS)
+
+
+def _stats(values: np.ndarray) -> dict:
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return {"mean": float("nan"), "p10": float("nan"), "p90": float("nan")}
+    p10, p90 = np.quantile(values, [0.1, 0.9], method="inverted_cdf")
+    return {"mean": float(values.mean()), "p10": float(p10), "p90": float(p90)}
+
+
+def _column(columns: Mapping[str, np.ndarray], prefix: str, arm: str) -> np.ndarray:
+    if prefix in DERIVED:
+        return np.asarray(DERIVED[prefix](columns, arm), dtype=float)
+    return np.asarray(columns[f"{prefix}_{arm}"], dtype=float)
+
+
+def flow_counts(columns: Mapping[str, np.ndarray], *, where: str = "") -> dict:
+    """The flow dict (module docstring) from per-replicate arrays named ``<prefix>_<int|ctl>``
+    (one value per replicate)."""
+    columns = {k: np.atleast_1d(np.asarray(v, dtype=float)) for k, v in columns.items()}
+    replicates = len(next(iter(columns.values())))
+    groups = []
+    for (name, title), boxes in FLOW:
+        groups.append({"name": name, "title": title, "boxes": [
+            {"key": key, "label": label, "kind": kind,
+             **{arm: _stats(_column(columns, col, short)) for arm, short in ARMS}}
+            for key, label, kind, col in boxes]})
+    return {"replicates": replicates, "arms": tuple(a for a, _ in ARMS), "where": where,
+            "groups": groups}
+
+
+def replicate_flow(diagnostics: Mapping[str, float], *, where: str = "") -> dict:
+    """The flow of one replicate (``crtsim draw``): its diagnostics as one-replicate columns."""
+    return flow_counts({k: diagnostics[k] for k in flow_columns()}, where=where)
+
+
+def flow_from_replicates(path: Path, design_point: int, *, where: str = "") -> dict | None:
+    """The flow of one design point from replicates.csv (one row per replicate: the first
+    estimator's); None when the file is missing or predates the flow columns."""
+    from simulator.montecarlo.summary import read_replicate_columns
+
+    if not Path(path).exists():
+        return None
+    with open(path, encoding="utf-8") as fh:
+        header = fh.readline().strip().split(",")
+    if not set(flow_columns()) <= set(header):
+        return None
+    cols = read_replicate_columns(path, ("design_point", "estimator", *flow_columns()))
+    sel = (cols["estimator"] == cols["estimator"][0]) & (cols["design_point"] == design_point)
+    if not sel.any():
+        return None
+    return flow_counts({k: cols[k][sel] for k in flow_columns()}, where=where)
+
+
+def write_flow(counts: dict, out_dir: str | Path, *, title: str = "") -> list[Path]:
+    """flow.png and flow.svg (written atomically; the SVG without a date, so reruns match)."""
+    import matplotlib.pyplot as plt
+
+    from simulator.outputs.flow_plot import plot_flow
+
+    out = []
+    with plt.rc_context({"svg.hashsalt": "crtsim-flow"}):
+        fig = plot_flow(counts, title=title)
+        for suffix, meta in ((".png", {}), (".svg", {"Date": None})):
+            buf = io.BytesIO()
+            fig.savefig(buf, format=suffix[1:], dpi=110, metadata=meta)
+            out.append(write_atomic(Path(out_dir) / f"flow{suffix}", buf.getvalue()))
+    plt.close(fig)
+    return out
