@@ -77,14 +77,8 @@ def test_no_import_circles_at_module_level():
         visit(node, [])
 
 
-# Being split on their own branches (issue 11); remove each name as it lands.
-SPLITTING = {"analysis/mixed.py", "analysis/batched_reml.py"}
-
-
 @pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_modules_and_functions_are_small(path):
-    if str(path.relative_to(PACKAGE)) in SPLITTING:
-        pytest.xfail("being split (issue 11)")
     source = path.read_text()
     assert source.count("\n") <= 300, f"{path.name}: {source.count(chr(10))} lines"
     for node in ast.walk(ast.parse(source)):

@@ -1,4 +1,8 @@
-"""Batched estimators give the per-trial estimators' answers, trial by trial.
+"""The batched estimators (team summaries of ``analysis.teams``, teams padded to K, trials in
+blocks) give, trial by trial, the answers of independent per-trial computations on the
+design a reader would build: for the mixed model, the REML core on the sufficient statistics
+of ``ancova_design``'s X (``design_stats``), and for the cluster summary, least squares on
+the patients and the pooled t on team means. The per-trial estimators are the batch of one.
 
 Agreement is to 1e-9 relative: estimates and CI limits relative to max(|estimate|, SE)
 (an estimate that is 0 up to rounding has no relative accuracy), SE relative, df and the
@@ -6,7 +10,7 @@ converged flag exactly (Satterthwaite df, a computed number, to 1e-9 relative), 
 p-value within the range those tolerances imply (``p_value_band``: far in the tail a p-value
 is df times more sensitive than t, so a fixed relative tolerance on p would hold only where
 rounding happens to be small). One deliberate exception: where the mixed model's X is
-rank deficient (constant baseline, arm aliased with strata), ``mixed_ancova``'s answer
+rank deficient (constant baseline, arm aliased with strata), a least-squares answer
 depends on rounding (it may report a huge-SE "converged" fit); the batch always fails.
 """
 from __future__ import annotations
@@ -18,9 +22,13 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from scipy import special
 
-from simulator.analysis.batched import cluster_summary_batch, mixed_ancova_batch
-from simulator.analysis.cluster import cluster_summary
-from simulator.analysis.mixed import ancova_design, fit_random_intercept, mixed_ancova
+from simulator.analysis.cluster import cluster_summary, cluster_summary_batch
+from simulator.analysis.inference import (ancova_design, resolve_adjustments, t_estimate,
+                                          team_dummies)
+from simulator.analysis.mixed import fit_random_intercept, mixed_ancova, mixed_ancova_batch
+from simulator.analysis.mixed.df import kenward_roger, satterthwaite, variance_derivatives
+from simulator.analysis.mixed.reml import RemlFit, fit_reml
+from simulator.analysis.mixed.stats import design_stats, usable_design
 from simulator.analysis.records import Estimate, ObservedTrial
 
 RTOL = 1e-9
@@ -100,6 +108,12 @@ def p_value_band(estimate, se, df, df_rtol):
     return low, high
 
 
+def bits(records: list[Estimate]) -> bytes:
+    """The records' fields as raw float64 bytes (nan equal to nan)."""
+    return np.array([[float(getattr(e, f)) for f in FIELDS + ("converged",)]
+                     for e in records]).tobytes()
+
+
 def batch_mixed(batch, **options) -> list[Estimate]:
     return mixed_ancova_batch(list(batch), **options).records()
 
@@ -108,21 +122,61 @@ def batch_cluster(batch, **options) -> list[Estimate]:
     return cluster_summary_batch(list(batch), **options).records()
 
 
-def rank_deficient(trial: ObservedTrial, strata: bool = True) -> bool:
-    X = ancova_design(trial, strata)[1]
+def rank_deficient(trial: ObservedTrial, strata: bool = True, adjust_for=None) -> bool:
+    X = ancova_design(trial, strata, adjust_for)[1]
     return X.shape[0] > 0 and np.linalg.matrix_rank(X) < X.shape[1]
 
 
-def reference_mixed(trial: ObservedTrial, **options) -> Estimate:
-    """``mixed_ancova``, or a failure where X is rank deficient (module docstring). An
-    exact fit can raise ZeroDivisionError inside ``mixed.reml_newton_terms`` (RSS = 0.0 in
-    float division, e.g. ``random_trial(22228)``): the contract there is a failed fit."""
-    if rank_deficient(trial, options.get("adjust_for_strata", True)):
+def reference_mixed(trial: ObservedTrial, *, alpha=0.05, adjust_for_strata=True,
+                    df_method="between_within", adjust_for=None) -> Estimate:
+    """``mixed_ancova`` from the general design path: the REML core on ``design_stats`` of
+    ``ancova_design``'s (y, X, groups), t with the between-within df (analysed teams −
+    team-level columns) or the Satterthwaite / Kenward–Roger df of that fit. A failure
+    where an arm has no analysed team, no df is left, or X is rank deficient."""
+    y, X, groups, team_arm = ancova_design(trial, adjust_for_strata, adjust_for)
+    baseline = "baseline" in resolve_adjustments(adjust_for, adjust_for_strata)
+    bw_df = team_arm.size - (X.shape[1] - baseline)
+    if (not (team_arm == 1).any() or not (team_arm == 0).any() or bw_df < 1
+            or not usable_design(y, X, groups)
+            or rank_deficient(trial, adjust_for_strata, adjust_for)):
         return Estimate.failed()
-    try:
-        return mixed_ancova(trial, **options)
-    except ZeroDivisionError:
+    with np.errstate(all="ignore"):
+        s = design_stats(y, X, groups)
+        f = fit_reml(s)
+        fit, c = RemlFit.of(s, f), np.eye(X.shape[1])[1]
+        if not fit.converged:
+            return Estimate.failed()
+        var, df = fit.cov_beta[1, 1], bw_df
+        if df_method != "between_within":
+            method = satterthwaite if df_method == "satterthwaite" else kenward_roger
+            var, df = (float(v[0]) for v in method(variance_derivatives(s, f), c))
+        return t_estimate(float(fit.beta[1]), float(np.sqrt(var)), float(df), alpha)
+
+
+def reference_cluster(trial: ObservedTrial, *, alpha=0.05, adjusted=True, adjust_for_strata=True,
+                      adjust_for=None) -> Estimate:
+    """``cluster_summary`` by least squares on the analysed patients' [1, baseline?, factor
+    dummies], team means of the residuals, and the pooled two-sample t (zero SD: failure)."""
+    terms = resolve_adjustments(adjust_for, adjust_for_strata) if adjusted else ()
+    keep = trial.observed & (np.isfinite(trial.baseline) if "baseline" in terms else True)
+    y, team = trial.followup[keep], trial.team[keep]
+    teams, groups = np.unique(team, return_inverse=True)
+    dummies = team_dummies(trial, teams, terms)[groups]
+    if adjusted and y.size:
+        base = [trial.baseline[keep]] if "baseline" in terms else []
+        X = np.column_stack([np.ones(y.size), *base, dummies])
+        y = y - X @ np.linalg.lstsq(X, y, rcond=None)[0]
+    means = np.bincount(groups, weights=y) / np.maximum(np.bincount(groups), 1)
+    t1, t0 = means[trial.arm[teams] == 1], means[trial.arm[teams] == 0]
+    df = t1.size + t0.size - 2 - dummies.shape[1]
+    if t1.size < 1 or t0.size < 1 or df < 1:
         return Estimate.failed()
+    sd = np.sqrt((((t1 - t1.mean()) ** 2).sum() + ((t0 - t0.mean()) ** 2).sum())
+                 / (t1.size + t0.size - 2))
+    if not sd > 1e-12 * (1.0 + np.abs(means).max()):
+        return Estimate.failed()
+    se = float(sd * np.sqrt(1 / t1.size + 1 / t0.size))
+    return t_estimate(float(t1.mean() - t0.mean()), se, df, alpha)
 
 
 @pytest.mark.parametrize("strata", [True, False])
@@ -147,20 +201,53 @@ def test_mixed_ancova_batch_satterthwaite_equals_per_trial(strata):
 
 def test_unknown_df_method_is_refused():
     with pytest.raises(ValueError, match="kenward_roger"):
-        mixed_ancova_batch(list(trials()[:2]), df_method="kenward_roger")
+        mixed_ancova_batch(list(trials()[:2]), df_method="containment")
+
+
+def with_covariates(trial: ObservedTrial, seed: int) -> ObservedTrial:
+    """The trial with team-level "site" (4 levels) and "team_type" (3) factors."""
+    rng = np.random.default_rng(seed)
+    k = trial.n_teams
+    covariates = {"site": 10 + rng.permutation(np.arange(k) % 4),
+                  "team_type": np.array(["a", "b", "c"])[rng.integers(0, 3, k)]}
+    return ObservedTrial(trial.team, trial.arm, trial.baseline, trial.followup, trial.strata,
+                         trial.participation, covariates)
+
+
+ADJUSTMENTS = [("baseline", "site", "team_type"), ("strata",), (), ("baseline", "strata", "site")]
+
+
+@pytest.mark.parametrize("adjust_for", ADJUSTMENTS, ids=lambda a: "+".join(a) or "none")
+@pytest.mark.parametrize("df_method", ["between_within", "satterthwaite", "kenward_roger"])
+def test_any_adjustment_and_df_method_equals_the_design_path(adjust_for, df_method):
+    """Factor dummies of any terms (redundant columns dropped), without the baseline, and
+    every df method, Kenward–Roger's adjusted SE included."""
+    batch = [with_covariates(t, seed) for seed, t in enumerate(trials()[:80])]
+    options = dict(adjust_for=adjust_for, df_method=df_method)
+    ref = [reference_mixed(t, **options) for t in batch]
+    assert_same(batch_mixed(batch, **options), ref, exact_df=df_method == "between_within")
+    assert sum(e.converged for e in ref) > 30
+
+
+@pytest.mark.parametrize("adjust_for", ADJUSTMENTS, ids=lambda a: "+".join(a) or "none")
+def test_cluster_summary_any_adjustment_equals_least_squares(adjust_for):
+    batch = [with_covariates(t, seed) for seed, t in enumerate(trials()[:80])]
+    ref = [reference_cluster(t, adjust_for=adjust_for) for t in batch]
+    assert_same(batch_cluster(batch, adjust_for=adjust_for), ref)
+    assert sum(e.converged for e in ref) > 30
 
 
 @pytest.mark.parametrize("adjusted, strata", [(True, True), (True, False), (False, True)])
 def test_cluster_summary_batch_equals_per_trial(adjusted, strata):
     options = dict(adjusted=adjusted, adjust_for_strata=strata)
     assert_same(batch_cluster(trials(), **options),
-                [cluster_summary(t, **options) for t in trials()])
+                [reference_cluster(t, **options) for t in trials()])
 
 
 def test_alpha_is_passed_through():
     batch = trials()[:40]
     assert_same(batch_mixed(batch, alpha=0.1), [reference_mixed(t, alpha=0.1) for t in batch])
-    assert_same(batch_cluster(batch, alpha=0.2), [cluster_summary(t, alpha=0.2) for t in batch])
+    assert_same(batch_cluster(batch, alpha=0.2), [reference_cluster(t, alpha=0.2) for t in batch])
 
 
 def test_boundary_and_interior_optima_both_covered():
@@ -180,7 +267,7 @@ def test_rank_deficient_designs_fail_in_the_batch():
                              t.participation) for t in base]
     assert all(rank_deficient(t) for t in constant + aliased)
     assert not any(e.converged for e in batch_mixed(constant + aliased))
-    assert_same(batch_cluster(constant), [cluster_summary(t) for t in constant])
+    assert_same(batch_cluster(constant), [reference_cluster(t) for t in constant])
 
 
 def test_edge_inputs():
@@ -192,7 +279,7 @@ def test_edge_inputs():
                           t.strata, t.participation)
     assert batch_mixed([]) == [] and batch_cluster([]) == []
     assert_same(batch_mixed([nobody, t, inf_y]), [reference_mixed(x) for x in (nobody, t, inf_y)])
-    assert_same(batch_cluster([nobody, t]), [cluster_summary(x) for x in (nobody, t)])
+    assert_same(batch_cluster([nobody, t]), [reference_cluster(x) for x in (nobody, t)])
 
 
 def test_arrays_hold_the_records():
@@ -220,6 +307,10 @@ def test_batching_order_does_not_matter(order):
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1))
 def test_batch_of_one_equals_single_call(seed):
+    """The per-trial estimators are the batch of one (exactly), and agree with the
+    references."""
     trial = random_trial(seed)
+    assert bits(batch_mixed([trial])) == bits([mixed_ancova(trial)])
+    assert bits(batch_cluster([trial])) == bits([cluster_summary(trial)])
     assert_same(batch_mixed([trial]), [reference_mixed(trial)])
-    assert_same(batch_cluster([trial]), [cluster_summary(trial)])
+    assert_same(batch_cluster([trial]), [reference_cluster(trial)])

@@ -2,7 +2,7 @@
 answers as the per-trial estimators; the fast seed streams and balance diagnostics give
 exactly the numbers of their reference definitions.
 
-Reproducibility rests on row independence (``analysis.batched`` module docstring): a trial's
+Reproducibility rests on row independence (``analysis.teams`` module docstring): a trial's
 batched answer must be bitwise the same alone, in any batch, at any position.
 """
 from __future__ import annotations
@@ -19,14 +19,15 @@ from hypothesis import given, settings, strategies as st
 from simulator.allocation import balance_diagnostics
 from simulator.allocation.balance import standardised_difference
 from simulator.allocation.covariates import expanded_columns
-from simulator.analysis.batched import cluster_summary_batch, mixed_ancova_batch
+from simulator.analysis.cluster import cluster_summary_batch
+from simulator.analysis.mixed import mixed_ancova_batch
 from simulator.analysis.registry import AnalysisOptions, PlannedAnalysis, analysis_plan, run_analysis
 from simulator.cli import main
 from simulator.montecarlo.engine import WorkUnit, _run_batch, batch_fit, run_unit
 from simulator.montecarlo.engine import draw_replicate
 from simulator.scenario.files import parse_scenario
 from simulator.montecarlo.seeds import COMPONENTS, stream
-from test_batched import random_trial
+from test_batched import random_trial, with_covariates
 
 # Unequal team sizes, dropout, two disbandings with transfers, stratified allocation (strata
 # dummies in the models), and the estimators batched in every configuration, plus one that
@@ -106,13 +107,14 @@ def test_which_analyses_are_batched():
         return PlannedAnalysis("x", estimator, AnalysisOptions(**options))
     batched = [planned("mixed_ancova"), planned("mixed_ancova", adjust_for=("strata", "baseline")),
                planned("mixed_ancova", adjust_for=("baseline",), df_method="satterthwaite"),
-               planned("cluster_summary", adjust_for=("baseline",)), planned("cluster_means"),
+               planned("mixed_ancova", df_method="kenward_roger"),
+               planned("mixed_ancova", adjust_for=("baseline", "site")),
+               planned("mixed_ancova", adjust_for=("strata",)),
+               planned("cluster_summary", adjust_for=("baseline",)),
+               planned("cluster_summary", adjust_for=()), planned("cluster_means"),
                planned("cluster_means", adjust_for=("site",))]
-    per_trial = [planned("mixed_ancova", df_method="kenward_roger"),
-                 planned("mixed_ancova", adjust_for=("baseline", "site")),
-                 planned("mixed_ancova", adjust_for=("strata",)),
-                 planned("cluster_summary", adjust_for=()), planned("gee_robust"),
-                 planned("permutation"), planned("individual_ttest")]
+    per_trial = [planned("gee_robust"), planned("permutation"), planned("individual_ttest"),
+                 planned("implementation_split"), planned("cace_iv")]
     assert all(batch_fit(p) is not None for p in batched)
     assert all(batch_fit(p) is None for p in per_trial)
 
@@ -144,9 +146,13 @@ CONFIGS = {
     "mixed_bw_no_strata": lambda b: mixed_ancova_batch(b, adjust_for_strata=False),
     "mixed_satt_no_strata": lambda b: mixed_ancova_batch(b, adjust_for_strata=False,
                                                          df_method="satterthwaite"),
+    "mixed_kr": lambda b: mixed_ancova_batch(b, df_method="kenward_roger"),
+    "mixed_site": lambda b: mixed_ancova_batch(b, adjust_for=("baseline", "site")),
+    "mixed_no_baseline": lambda b: mixed_ancova_batch(b, adjust_for=("strata",)),
     "cluster": lambda b: cluster_summary_batch(b),
     "cluster_no_strata": lambda b: cluster_summary_batch(b, adjust_for_strata=False),
     "cluster_means": lambda b: cluster_summary_batch(b, adjusted=False),
+    "cluster_site": lambda b: cluster_summary_batch(b, adjust_for=("site",)),
 }
 
 
@@ -164,7 +170,7 @@ def pool() -> tuple:
     """Random trials of every kind (tests/test_batched.py), and simulated ones sharing one K:
     the engine's case, where a chunk's trials form one block."""
     scenario = dynamic_scenario()
-    return (tuple(random_trial(seed) for seed in range(40))
+    return (tuple(with_covariates(random_trial(seed), seed) for seed in range(40))
             + tuple(draw_replicate(scenario, r).trial for r in range(24)))
 
 

@@ -7,7 +7,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from simulator.analysis.records import Estimate
-from simulator.analysis.registry import ESTIMATORS, AnalysisOptions, analyse
+from simulator.analysis.registry import ESTIMATORS, AnalysisOptions, PlannedAnalysis, run_analysis
 from simulator.cli import main
 from simulator.montecarlo.engine import draw_replicate
 from simulator.scenario.files import parse_scenario
@@ -72,6 +72,11 @@ def test_fuzzed_scenarios_run_or_fail_validation_cleanly(edits, tmp_path_factory
         assert str(path) in err and "Traceback" not in err
     else:
         assert (folder / "out" / "summary.csv").exists()
+
+
+def analyse(trial, names, options, *, rng):
+    """Each named estimator with the same options, as the engine runs a planned analysis."""
+    return [run_analysis(trial, PlannedAnalysis(n, n, options), rng=rng) for n in names]
 
 
 def _edge(overrides, replicate=0):

@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings, strategies as st
 
-from simulator.analysis.mixed import fit_with_stats, mixed_ancova
-from simulator.analysis.mixed_df import kenward_roger, satterthwaite, variance_derivatives
+from simulator.analysis.mixed import mixed_ancova
+from simulator.analysis.mixed.df import kenward_roger, satterthwaite, variance_derivatives
+from simulator.analysis.mixed.reml import RemlFit, fit_reml
+from simulator.analysis.mixed.stats import design_stats
 from simulator.analysis.records import ObservedTrial
 
 REFERENCE = Path(__file__).resolve().parent / "reference"
@@ -79,9 +81,10 @@ def simulate(seed, *, teams=12, sizes=None, icc=0.1, baseline=True, strata=1):
 
 
 def derivatives(y, X, groups):
-    fit, s = fit_with_stats(y, X, groups)
-    assert fit.converged
-    return fit, variance_derivatives(s, fit)
+    s = design_stats(y, X, groups)  # one trial: a batch of one
+    f = fit_reml(s)
+    assert f.ok.all()
+    return RemlFit.of(s, f), variance_derivatives(s, f).trial(0)
 
 
 def arm_contrast(X):

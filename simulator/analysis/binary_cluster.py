@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-from .batched import _two_sample
+from .cluster import two_sample_t
 from .binary_data import BinaryTrials, EstimateArrays, Layout, layout, t_estimates
 from .binary_logistic import fit_logistic, linear_predictor
 
@@ -74,6 +74,11 @@ def cluster_summary_binary(trials: BinaryTrials, *, alpha: float = 0.05,
         values, ok = team_residuals(lay, residual)
         out = _two_sample(lay, values, lay.n_team_level, alpha)
     return _mask(out, ok, alpha)
+
+
+def _two_sample(lay, values: np.ndarray, df_lost: np.ndarray, alpha: float) -> EstimateArrays:
+    """``cluster.two_sample_t`` on one value per team, by arm, for every trial of the layout."""
+    return two_sample_t(lay.trial, lay.arm, values, lay.n_teams.size, df_lost, alpha)
 
 
 def _mask(out: EstimateArrays, ok: np.ndarray, alpha: float) -> EstimateArrays:

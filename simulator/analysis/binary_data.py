@@ -11,7 +11,7 @@ from functools import cached_property
 
 import numpy as np
 
-from .batched_data import EstimateArrays, t_estimates
+from .inference import EstimateArrays, t_estimates
 
 __all__ = ["BinaryTrials", "Layout", "EstimateArrays", "t_estimates", "layout", "failed"]
 

@@ -1,91 +1,144 @@
-"""Cluster-level (two-stage) analysis and the naive individual-level t-test.
+"""Cluster-level (two-stage) analysis and the naive individual-level t-test, for a batch of
+trials at once; one trial is a batch of one.
 
 ``cluster_summary`` follows Hayes & Moulton 2017, "Cluster Randomised Trials", 2nd ed.,
 ch. 9: the team is the unit of analysis, so the t-test on team summaries is valid however
-patients correlate within teams. ``individual_ttest`` ignores clustering on purpose: it is
-the wrong analysis users compare against (its SE is too small by about √(design effect)).
+patients correlate within teams. Adjusted, stage 1 is the OLS of y on [1, baseline?, factor
+dummies] over all analysed patients, arm ignored, from cross-products centred at each
+trial's means (team summaries of ``analysis.teams``: only the baseline varies within
+teams); the team values are the team means of its residuals, ȳ_j − x̄_j'b. Stage 2 is the
+pooled two-sample t on team values, per trial by segment sums. ``individual_ttest`` ignores
+clustering on purpose: it is the wrong analysis users compare against (its SE is too small
+by about √(design effect)).
 """
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Sequence
+
 import numpy as np
 
-from simulator.analysis.inference import resolve_adjustments, t_estimate, team_dummies
+from simulator.analysis.inference import EstimateArrays, resolve_adjustments, t_estimates
+from simulator.analysis.linalg import mv, sweep
 from simulator.analysis.records import Estimate, ObservedTrial
+from simulator.analysis.teams import Analysed, analyse_teams, blocks, factor_dummies, select
 
-_ZERO_SD = 1e-12  # a pooled SD this small relative to the data's scale counts as zero
-
-
-def two_sample_t(treated: np.ndarray, control: np.ndarray, alpha: float,
-                 df_lost: int = 0) -> Estimate:
-    """Equal-variance two-sample t: mean(treated) − mean(control), pooled-variance SE.
-
-    The pooled variance has the usual n₁ + n₂ − 2 denominator; the reference t distribution
-    has n₁ + n₂ − 2 − ``df_lost`` df (covariates fitted at an earlier stage). Failure (an
-    empty group, no df left, zero variance) gives ``Estimate.failed()``.
-    """
-    n1, n0 = treated.size, control.size
-    if n1 < 1 or n0 < 1 or n1 + n0 - 2 - df_lost < 1:
-        return Estimate.failed()
-    diff = float(treated.mean() - control.mean())
-    ss = float(((treated - treated.mean()) ** 2).sum() + ((control - control.mean()) ** 2).sum())
-    sd = np.sqrt(ss / (n1 + n0 - 2))
-    scale = 1.0 + max(np.abs(treated).max(), np.abs(control).max())
-    if not sd > _ZERO_SD * scale:
-        return Estimate.failed()
-    return t_estimate(diff, float(sd * np.sqrt(1.0 / n1 + 1.0 / n0)), n1 + n0 - 2 - df_lost, alpha)
+_ZERO_SD = 1e-12   # a pooled SD this small relative to the data's scale counts as zero
+_CONSTANT = 1e-20  # baseline centred SS below this share of its raw SS: baseline constant
 
 
-def baseline_residuals(y: np.ndarray, baseline: np.ndarray | None,
-                       dummies: np.ndarray) -> np.ndarray:
-    """Stage 1 of the adjusted two-stage analysis: residuals of the OLS regression of y on
-    [1, baseline (omitted when None), team-level dummies] over all analysed patients,
-    ignoring arm (Hayes & Moulton 2017, ch. 9, covariate-adjusted two-stage analysis)."""
-    base = [] if baseline is None else [baseline]
-    X = np.column_stack([np.ones(y.size), *base, dummies])
-    coef = np.linalg.lstsq(X, y, rcond=None)[0]
-    return y - X @ coef
+def two_sample_t(trial: np.ndarray, arm: np.ndarray, values: np.ndarray, R: int,
+                 df_lost, alpha: float) -> EstimateArrays:
+    """Equal-variance two-sample t for each of R trials: mean of ``values`` with arm 1 −
+    mean with arm 0 (``trial``: each value's trial), pooled-variance SE with the usual
+    n₁ + n₂ − 2 denominator, t on n₁ + n₂ − 2 − ``df_lost`` df (covariates fitted at an
+    earlier stage). Fails for an empty arm, no df left or zero variance."""
+    is1, is0 = arm == 1, arm == 0
+    n1, n0 = np.bincount(trial, is1, R), np.bincount(trial, is0, R)
+    m1 = np.bincount(trial, np.where(is1, values, 0.0), R) / n1
+    m0 = np.bincount(trial, np.where(is0, values, 0.0), R) / n0
+    dev = np.where(is1, values - m1[trial], np.where(is0, values - m0[trial], 0.0))
+    sd = np.sqrt(np.bincount(trial, dev * dev, R) / (n1 + n0 - 2))
+    scale = np.zeros(R)
+    np.maximum.at(scale, trial, np.where(is1 | is0, np.abs(values), 0.0))
+    df = n1 + n0 - 2 - df_lost
+    ok = (n1 >= 1) & (n0 >= 1) & (df >= 1) & (sd > _ZERO_SD * (1.0 + scale))
+    return t_estimates(m1 - m0, sd * np.sqrt(1.0 / n1 + 1.0 / n0), df, alpha, ok)
 
 
-def _team_means(values: np.ndarray, team: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(analysed team ids, unweighted mean of ``values`` per team)."""
-    teams, groups = np.unique(team, return_inverse=True)
-    return teams, np.bincount(groups, weights=values) / np.bincount(groups)
+def _centred_y(a: Analysed, tm, rt, R: int, n: np.ndarray) -> np.ndarray:
+    """ȳ_j of the teams ``tm`` centred at their trial's patient mean."""
+    return a.ybar[tm] - (np.bincount(rt, a.n_j[tm] * a.ybar[tm], R) / n)[rt]
+
+
+def _residual_means(a: Analysed, dummies: np.ndarray, rows: np.ndarray, n_dummies: int,
+                    baseline: bool):
+    """(team mask, team means of stage-1 residuals) of trials ``rows``: OLS of y on
+    [1, baseline?, dummies] from centred cross-products; a constant baseline gets
+    coefficient 0 (the same residuals as least squares on the rank-deficient X)."""
+    tm, rt, columns = select(a, dummies, rows, n_dummies)
+    R, n_j, n = rows.size, a.n_j[tm], a.n_obs[rows].astype(float)
+    columns = ([a.bbar[tm]] if baseline else []) + columns
+    yc = _centred_y(a, tm, rt, R, n)
+    if not columns:
+        return tm, yc
+    Z = np.column_stack(columns)
+    zc = Z - np.stack([np.bincount(rt, n_j * z, R) for z in Z.T], 1)[rt] / n[rt, None]
+    S, Sy = np.zeros((R,) + Z.shape[1:] * 2), np.zeros((R, Z.shape[1]))
+    np.add.at(S, rt, n_j[:, None, None] * zc[:, :, None] * zc[:, None, :])
+    np.add.at(Sy, rt, n_j[:, None] * zc * yc[:, None])
+    if baseline:
+        S[:, 0, 0] += a.within[rows, 0]
+        Sy[:, 0] += a.within[rows, 1]
+        raw = a.within[rows, 0] + np.bincount(rt, n_j * Z[:, 0] ** 2, R)
+        const = S[:, 0, 0] <= _CONSTANT * raw
+        S[const, 0, :], S[const, :, 0], Sy[const, 0] = 0.0, 0.0, 0.0
+        S[const, 0, 0] = 1.0
+    coef = mv(sweep(S)[0], Sy)
+    return tm, yc - (zc * coef[rt]).sum(1)
+
+
+def stage_one(trials: Sequence[ObservedTrial], terms, *, arm: bool = False):
+    """(team summaries, per analysed team the mean of its stage-1 residuals of y (module
+    docstring) — with ``arm``, those of the patient-level arm indicator as a second column —
+    and the number of dummy columns per trial), for the adjustment ``terms``."""
+    baseline = "baseline" in terms
+    a = analyse_teams(trials, with_baseline=baseline)
+    dummies, n_dummies = factor_dummies(trials, a, terms)
+    responses = [a]
+    if arm:  # the arm is constant within teams: no within-team cross-products with it
+        within = np.column_stack([a.within[:, 0], np.zeros((a.within.shape[0], 2))])
+        responses.append(replace(a, ybar=a.arm.astype(float), within=within))
+    means = np.full((a.n_j.size, len(responses)), np.nan)
+    for q, rows in blocks(a.n_teams > 0, n_dummies):
+        for k, response in enumerate(responses):
+            tm, values = _residual_means(response, dummies, rows, q, baseline)
+            means[tm, k] = values
+    return a, means, n_dummies
+
+
+def cluster_summary_batch(trials: Sequence[ObservedTrial], *, alpha: float = 0.05,
+                          adjusted: bool = True, adjust_for_strata: bool = True,
+                          adjust_for=None) -> EstimateArrays:
+    """``cluster_summary`` of every trial, as arrays (``.records()`` for the ``Estimate``
+    list); each trial's answer is independent of the batch (``analysis.teams``)."""
+    R = len(trials)
+    if R == 0:
+        return t_estimates(*np.zeros((3, 0)), alpha, np.zeros(0, bool))
+    with np.errstate(all="ignore"):
+        if not adjusted:
+            a = analyse_teams(trials, with_baseline=False)
+            return two_sample_t(a.trial, a.arm, a.ybar, R, np.zeros(R, np.intp), alpha)
+        a, means, n_dummies = stage_one(trials, resolve_adjustments(adjust_for, adjust_for_strata))
+        return two_sample_t(a.trial, a.arm, means[:, 0], R, n_dummies, alpha)
 
 
 def cluster_summary(trial: ObservedTrial, *, alpha: float = 0.05, adjusted: bool = True,
                     adjust_for_strata: bool = True, adjust_for=None) -> Estimate:
-    """Compare arms by a t-test on team summaries (Hayes & Moulton 2017, ch. 9).
+    """Compare arms by a t-test on team summaries (Hayes & Moulton 2017, ch. 9):
+    ``cluster_summary_batch`` of one trial.
 
     Unadjusted (``adjusted=False``; the adjustment arguments are then ignored): team means of
-    follow-up scores, K − 2 df. Adjusted (default): team means of the stage-1 residuals from
-    ``baseline_residuals`` on the terms of ``adjust_for`` (names in
-    ``inference.ADJUSTMENTS``; when None, baseline plus strata if ``adjust_for_strata``):
-    the baseline score only when asked for, factor dummies from ``inference.team_dummies``
-    (levels present among analysed teams, first dropped, redundant columns dropped);
-    K − 2 − (dummy columns) df. K counts teams with at least one analysed patient; analysed
-    = follow-up observed (and baseline recorded, when adjusting for it). Teams as
-    randomised (ITT). Failure gives ``Estimate.failed()``.
+    follow-up scores, K − 2 df. Adjusted (default): team means of the stage-1 residuals
+    (module docstring) on the terms of ``adjust_for`` (names in ``inference.ADJUSTMENTS``;
+    when None, baseline plus strata if ``adjust_for_strata``): the baseline score only when
+    asked for, factor dummies from ``inference.team_dummies`` (levels present among analysed
+    teams, first dropped, redundant columns dropped); K − 2 − (dummy columns) df. K counts
+    teams with at least one analysed patient; analysed = follow-up observed (and baseline
+    recorded, when adjusting for it). Teams as randomised (ITT). Failure gives
+    ``Estimate.failed()``; an unknown term raises ValueError.
     """
-    terms = resolve_adjustments(adjust_for, adjust_for_strata) if adjusted else ()
-    keep = trial.observed & (np.isfinite(trial.baseline) if "baseline" in terms else True)
-    if not keep.any():
-        return Estimate.failed()
-    y, team = trial.followup[keep], trial.team[keep]
-    df_lost = 0
-    if adjusted:
-        teams, groups = np.unique(team, return_inverse=True)
-        dummies = team_dummies(trial, teams, terms)[groups]
-        baseline = trial.baseline[keep] if "baseline" in terms else None
-        y, df_lost = baseline_residuals(y, baseline, dummies), dummies.shape[1]
-    teams, means = _team_means(y, team)
-    arm = trial.arm[teams]
-    return two_sample_t(means[arm == 1], means[arm == 0], alpha, df_lost)
+    return cluster_summary_batch([trial], alpha=alpha, adjusted=adjusted,
+                                 adjust_for_strata=adjust_for_strata,
+                                 adjust_for=adjust_for).records()[0]
 
 
 def individual_ttest(trial: ObservedTrial, *, alpha: float = 0.05) -> Estimate:
     """Naive two-sample t-test on analysed patients' follow-up scores, clustering ignored
     (n − 2 df; arm as randomised). Kept as the wrong analysis to compare against."""
     keep = trial.observed
-    arm = trial.arm[trial.team[keep]]
     y = trial.followup[keep]
-    return two_sample_t(y[arm == 1], y[arm == 0], alpha)
+    with np.errstate(all="ignore"):
+        return two_sample_t(np.zeros(y.size, np.intp), trial.arm[trial.team[keep]], y, 1, 0,
+                            alpha).records()[0]
+

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulator.analysis.cluster import baseline_residuals
-from simulator.analysis.inference import stratum_dummies, t_estimate
+from simulator.analysis.cluster import stage_one
+from simulator.analysis.inference import t_estimate
 from simulator.analysis.mixed import mixed_ancova
 from simulator.analysis.records import Estimate, ObservedTrial
 
@@ -102,7 +102,7 @@ def cace_iv(trial: ObservedTrial, *, alpha: float = 0.05,
     the instrument for the recorded team participation (Angrist, Imbens & Rubin 1996).
 
     Stage 1: OLS of y on [1, baseline, stratum dummies] over all complete cases, arm ignored
-    (as ``cluster_summary``); r_j = team mean residual. Then ``wald_2sls`` of r_j on
+    (``cluster.stage_one``, as ``cluster_summary``); r_j = team mean residual. Then ``wald_2sls`` of r_j on
     participation_j with arm_j as instrument, over analysed teams; df = K − 2 − (strata − 1).
 
     Assumptions: (1) exclusion restriction — the arm changes the outcome only through the
@@ -116,15 +116,12 @@ def cace_iv(trial: ObservedTrial, *, alpha: float = 0.05,
     independent of it), unlike in a regression of outcome on recorded participation, where it
     attenuates the slope. It widens the SE.
     """
-    keep = trial.observed & np.isfinite(trial.baseline)
-    if not keep.any():
+    with np.errstate(all="ignore"):
+        a, means, n_dummies = stage_one([trial], ("baseline", "strata") if adjust_for_strata
+                                        else ("baseline",))
+    if a.team.size == 0:
         return Estimate.failed()
-    teams, groups = np.unique(trial.team[keep], return_inverse=True)
-    dummies = (stratum_dummies(trial.strata[teams])[groups] if adjust_for_strata
-               else np.empty((groups.size, 0)))
-    resid = baseline_residuals(trial.followup[keep], trial.baseline[keep], dummies)
-    r = np.bincount(groups, weights=resid) / np.bincount(groups)
-    dose = trial.participation[teams].astype(float)
+    dose = trial.participation[a.team].astype(float)
     if not np.isfinite(dose).all():
         return Estimate.failed()
-    return wald_2sls(r, dose, trial.arm[teams], alpha, dummies.shape[1])
+    return wald_2sls(means[:, 0], dose, trial.arm[a.team], alpha, int(n_dummies[0]))

@@ -1,8 +1,8 @@
-"""Small pieces shared by the estimators: t-based inference and the covariate design
-(adjustment terms, team-level factor dummies, the ANCOVA design matrix)."""
+"""Small pieces shared by the estimators: t-based inference (a batch of answers, or one) and
+the covariate design (adjustment terms, team-level factor dummies, the ANCOVA design matrix)."""
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass, fields
 
 import numpy as np
 from scipy import special
@@ -10,22 +10,47 @@ from scipy import special
 from simulator.analysis.records import Estimate, ObservedTrial
 
 
-def t_estimate(estimate: float, se: float, df: float, alpha: float) -> Estimate:
-    """Wald-type t inference: CI ``estimate ± t_{1-alpha/2, df} · se`` and two-sided p.
+@dataclass(frozen=True)
+class EstimateArrays:
+    """Struct-of-arrays twin of ``Estimate`` for a batch of trials: trial r's answer is row r
+    of every field."""
 
-    Returns ``Estimate.failed()`` unless the estimate is finite, ``se > 0`` is finite,
-    ``df >= 1`` and ``0 < alpha < 1``: a degenerate answer is reported as a failure, not
-    as a silently wrong number (STYLE.md, principle 2). Uses the ufuncs ``scipy.special.stdtr``
-    / ``stdtrit`` (Student t cdf and its inverse), which are much faster than ``scipy.stats.t``.
+    estimate: np.ndarray
+    se: np.ndarray
+    df: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    p_value: np.ndarray
+    converged: np.ndarray
+
+    def records(self) -> list[Estimate]:
+        columns = [getattr(self, f.name).tolist() for f in fields(Estimate)]
+        return [Estimate(*row) for row in zip(*columns)]
+
+
+def t_estimates(estimate, se, df, alpha: float, ok) -> EstimateArrays:
+    """Wald-type t inference, elementwise: CI ``estimate ± t_{1-alpha/2, df} · se`` and
+    two-sided p.
+
+    A row fails (nan, converged False) unless ``ok``, the estimate is finite, ``se > 0`` is
+    finite, ``df >= 1`` and ``0 < alpha < 1``: a degenerate answer is reported as a failure,
+    not as a silently wrong number (STYLE.md, principle 2). Uses the ufuncs
+    ``scipy.special.stdtr`` / ``stdtrit`` (Student t cdf and its inverse), which are much
+    faster than ``scipy.stats.t``.
     """
-    values = (estimate, se, df, alpha)
-    if not all(math.isfinite(v) for v in values) or se <= 0 or df < 1 or not 0 < alpha < 1:
-        return Estimate.failed()
-    t = estimate / se
-    half = float(special.stdtrit(df, 1.0 - alpha / 2.0)) * se
-    p = 2.0 * float(special.stdtr(df, -abs(t)))
-    return Estimate(float(estimate), float(se), float(df), float(estimate - half),
-                    float(estimate + half), min(p, 1.0), True)
+    ok = (ok & np.isfinite(estimate) & np.isfinite(se) & np.isfinite(df) & (se > 0)
+          & (df >= 1) & (0 < alpha < 1))
+    est, se, df = (np.where(ok, v, np.nan) for v in (estimate, se, df))
+    half = special.stdtrit(df, 1.0 - alpha / 2.0) * se
+    p = np.minimum(2.0 * special.stdtr(df, -np.abs(est / se)), 1.0)
+    return EstimateArrays(est, se, df, est - half, est + half, p, ok)
+
+
+def t_estimate(estimate: float, se: float, df: float, alpha: float) -> Estimate:
+    """``t_estimates`` for one answer (a batch of one)."""
+    with np.errstate(all="ignore"):
+        return t_estimates(*(np.array([float(v)]) for v in (estimate, se, df)), alpha,
+                           np.ones(1, bool)).records()[0]
 
 
 def stratum_dummies(codes: np.ndarray) -> np.ndarray:

@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulator.analysis.cluster import baseline_residuals
-from simulator.analysis.inference import stratum_dummies
+from simulator.analysis.cluster import stage_one
 from simulator.analysis.records import Estimate, ObservedTrial
 
 _TIE = 1e-9  # statistics equal to this relative precision count as ties (|T*| â‰¥ |T_obs|)
@@ -30,17 +29,12 @@ _TIE = 1e-9  # statistics equal to this relative precision count as ties (|T*| â
 
 def team_residuals(trial: ObservedTrial, adjust_for_strata: bool):
     """(analysed team ids, r_j, q_j): team means of the stage-1 residuals of y and of the
-    patient-level arm indicator (module docstring); complete cases, teams as randomised."""
-    keep = trial.observed & np.isfinite(trial.baseline)
-    teams, groups = np.unique(trial.team[keep], return_inverse=True)
-    dummies = (stratum_dummies(trial.strata[teams])[groups] if adjust_for_strata
-               else np.empty((groups.size, 0)))
-    base = trial.baseline[keep]
-    both = np.column_stack([trial.followup[keep], trial.arm[teams][groups].astype(float)])
-    resid = np.column_stack([baseline_residuals(col, base, dummies) for col in both.T])
-    counts = np.bincount(groups).astype(float)
-    means = np.stack([np.bincount(groups, weights=c) / counts for c in resid.T], axis=1)
-    return teams, means[:, 0], means[:, 1]
+    patient-level arm indicator (module docstring, ``cluster.stage_one``); complete cases,
+    teams as randomised."""
+    terms = ("baseline", "strata") if adjust_for_strata else ("baseline",)
+    with np.errstate(all="ignore"):
+        a, means, _ = stage_one([trial], terms, arm=True)
+    return a.team, means[:, 0], means[:, 1]
 
 
 def arm_differences(arms: np.ndarray, values: np.ndarray) -> np.ndarray:

@@ -1,9 +1,10 @@
 """Estimators by name, as listed in ``analysis.estimators``; each returns an ``Estimate``.
 
 Each entry names the estimand it targets (``itt`` or ``efficacy``); performance is reported
-against both. A scenario may define variants (an estimator with its own adjustment, df method
-or GEE correction) under ``analysis.variants``; ``analysis_plan`` resolves names to
-(label, estimator, options).
+against both. An estimator that fits many trials at once names its batched form too (the
+engine's ``batch_fit``); its per-trial form is that batch of one. A scenario may define
+variants (an estimator with its own adjustment, df method or GEE correction) under
+``analysis.variants``; ``analysis_plan`` resolves names to (label, estimator, options).
 """
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from simulator.analysis.cluster import cluster_summary, individual_ttest
+from simulator.analysis.cluster import cluster_summary, cluster_summary_batch, individual_ttest
 from simulator.analysis.gee import gee_robust
 from simulator.analysis.implementation import cace_iv, implementation_split
-from simulator.analysis.mixed import mixed_ancova
+from simulator.analysis.inference import EstimateArrays
+from simulator.analysis.mixed import mixed_ancova, mixed_ancova_batch
 from simulator.analysis.permutation import permutation_test
 from simulator.analysis.records import Estimate, ObservedTrial
 
@@ -33,10 +35,28 @@ class AnalysisOptions:
         return "strata" in self.adjust_for
 
 
+Batch = Callable[[Sequence[ObservedTrial], AnalysisOptions], EstimateArrays]
+
+
 @dataclass(frozen=True)
 class EstimatorSpec:
     fit: Callable[[ObservedTrial, AnalysisOptions, np.random.Generator], Estimate]
     target: str  # "itt" | "efficacy"
+    batch: Batch | None = None  # the same estimator for many trials at once, if it has one
+
+
+def _mixed_batch(trials, o):
+    return mixed_ancova_batch(trials, alpha=o.alpha, adjust_for_strata=o.adjust_for_strata,
+                              df_method=o.df_method, adjust_for=o.adjust_for)
+
+
+def _cluster_batch(trials, o):
+    return cluster_summary_batch(trials, alpha=o.alpha, adjusted=True,
+                                 adjust_for_strata=o.adjust_for_strata, adjust_for=o.adjust_for)
+
+
+def _means_batch(trials, o):
+    return cluster_summary_batch(trials, alpha=o.alpha, adjusted=False)
 
 
 def _mixed(t, o, rng):
@@ -55,10 +75,10 @@ def _split(t, o, rng):
 
 
 ESTIMATORS: dict[str, EstimatorSpec] = {
-    "mixed_ancova": EstimatorSpec(_mixed, "itt"),
-    "cluster_summary": EstimatorSpec(_cluster, "itt"),
+    "mixed_ancova": EstimatorSpec(_mixed, "itt", _mixed_batch),
+    "cluster_summary": EstimatorSpec(_cluster, "itt", _cluster_batch),
     "cluster_means": EstimatorSpec(
-        lambda t, o, rng: cluster_summary(t, alpha=o.alpha, adjusted=False), "itt"),
+        lambda t, o, rng: cluster_summary(t, alpha=o.alpha, adjusted=False), "itt", _means_batch),
     "individual_ttest": EstimatorSpec(lambda t, o, rng: individual_ttest(t, alpha=o.alpha), "itt"),
     "gee_robust": EstimatorSpec(
         lambda t, o, rng: gee_robust(t, alpha=o.alpha, correction=o.gee_correction,
@@ -106,8 +126,3 @@ def run_analysis(trial: ObservedTrial, planned: PlannedAnalysis, *,
     except (np.linalg.LinAlgError, ValueError, FloatingPointError, ZeroDivisionError):
         return Estimate.failed()
 
-
-def analyse(trial: ObservedTrial, names: Sequence[str], options: AnalysisOptions, *,
-            rng: np.random.Generator) -> list[Estimate]:
-    """Run the named estimators with the same options."""
-    return [run_analysis(trial, PlannedAnalysis(n, n, options), rng=rng) for n in names]

@@ -4,12 +4,10 @@ A unit's result depends only on (scenario, replicate numbers) through the seed
 tree, so any executor, worker count or chunk size gives identical numbers.
 
 ``run_unit`` simulates the chunk's replicates first, then runs each planned analysis over the
-whole chunk: the estimators of ``analysis.batched`` where the analysis is one they compute
-(``batch_fit``), else the per-trial estimator replicate by replicate. A batched trial's answer
-is bit-for-bit independent of the other trials in its batch (``analysis.batched`` module
-docstring), so chunking still cannot change a number. The batched answers agree with the
-per-trial estimators to ~1e-12 relative, not bit for bit; where the mixed model's X is
-rank deficient the batch reports a failed fit (tests/test_batched.py).
+whole chunk: the estimator's batched form where it has one (``batch_fit``), else the
+per-trial estimator replicate by replicate. A batched trial's answer is bit-for-bit
+independent of the other trials in its batch (``analysis.teams`` module docstring), and the
+per-trial estimator is the same batch of one, so chunking cannot change a number.
 """
 from __future__ import annotations
 
@@ -19,10 +17,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from simulator.analysis.batched import (BATCH_DF_METHODS, EstimateArrays, cluster_summary_batch,
-                               mixed_ancova_batch)
+from simulator.analysis.inference import EstimateArrays
 from simulator.analysis.records import Estimate, ObservedTrial
-from simulator.analysis.registry import PlannedAnalysis, analysis_plan, run_analysis
+from simulator.analysis.registry import ESTIMATORS, PlannedAnalysis, analysis_plan, run_analysis
 from simulator.model.replicate import FLOW_COUNTS, Replicate, StageClock, simulate_replicate
 from simulator.scenario.schema import Scenario
 from simulator.montecarlo.seeds import stream
@@ -33,7 +30,6 @@ DIAGNOSTICS = ("teams_analysed_int", "teams_analysed_ctl", "patients_randomised"
                "imbalance_max_smd", "contamination")
 EXTRA_DIAGNOSTICS = ("patients_dropout", "patients_lost", "team_type_all_in_one_arm",
                      *(f"{k}_{arm}" for k in FLOW_COUNTS for arm in ("int", "ctl")))
-_BATCH_ADJUSTMENTS = (frozenset({"baseline", "strata"}), frozenset({"baseline"}))
 
 
 def draw_replicate(scenario: Scenario, replicate: int, *,
@@ -68,21 +64,12 @@ BatchFit = Callable[[Sequence[ObservedTrial]], EstimateArrays]
 
 
 def batch_fit(planned: PlannedAnalysis) -> BatchFit | None:
-    """The batched estimator computing ``planned`` (None if there is none): mixed_ancova with
-    a df method of ``batched.BATCH_DF_METHODS`` and cluster_summary, each adjusted for the
-    baseline (and strata), in any order; cluster_means."""
-    o = planned.options
-    adjust = frozenset(o.adjust_for) in _BATCH_ADJUSTMENTS
-    strata = "strata" in o.adjust_for
-    if planned.estimator == "mixed_ancova" and adjust and o.df_method in BATCH_DF_METHODS:
-        return lambda trials: mixed_ancova_batch(trials, alpha=o.alpha, adjust_for_strata=strata,
-                                                 df_method=o.df_method)
-    if planned.estimator == "cluster_summary" and adjust:
-        return lambda trials: cluster_summary_batch(trials, alpha=o.alpha, adjusted=True,
-                                                    adjust_for_strata=strata)
-    if planned.estimator == "cluster_means":
-        return lambda trials: cluster_summary_batch(trials, alpha=o.alpha, adjusted=False)
-    return None
+    """The batched form of ``planned``'s estimator (``registry.EstimatorSpec.batch``: the
+    mixed model, cluster summary and cluster means), None if it has none."""
+    batch = ESTIMATORS[planned.estimator].batch
+    if batch is None:
+        return None
+    return lambda trials: batch(trials, planned.options)
 
 
 def _run_batch(fit: BatchFit, trials: list[ObservedTrial]) -> list[Estimate]:
