@@ -40,6 +40,9 @@ def cmd_validate(args) -> int:
             print(f"  {name:<60} {value}")
         for line in allocation_summary(point):
             print(f"  {line}")
+    from simulator.planning.design_checks import design_warnings
+    for line in design_warnings(points):
+        print(f"warning: {line}")
     return 0
 
 

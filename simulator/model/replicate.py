@@ -23,7 +23,6 @@ from simulator.model.timeline import Event, TimelineHistory, run_timeline
 from simulator.model.world import World, build_world
 
 ANALYSED, DROPPED, LOST = "analysed", "dropout", "lost"
-STRATIFIED_METHODS = ("stratified", "minimisation", "matched_pairs")
 
 
 @dataclass(frozen=True)
@@ -72,17 +71,28 @@ def _standardised_driver(scenario: Scenario, world: World, outcomes: Outcomes) -
     return (score - scenario.outcome.mean) / scenario.outcome.sd
 
 
+def design_restriction(scenario, world, allocation) -> tuple[np.ndarray, tuple[str, ...], bool]:
+    """What "strata" means in the analysis (issue 12): (stratum codes, covariates standing
+    for the strata, paired). Stratified and minimisation: the strata factors' combinations;
+    matched pairs: the pairs of the draw (the odd team out in a code of its own), paired;
+    constrained: the balance covariates; simple: none."""
+    a, k = scenario.allocation, world.n_teams
+    if a.method in ("stratified", "minimisation"):
+        return strata_codes(world.covariates(), tuple(a.strata)), (), False
+    if a.method == "matched_pairs":
+        labels = allocation.scheme.pair_labels(allocation.arm)
+        return np.where(labels >= 0, labels, k).astype(np.int64), (), True
+    terms = tuple(a.balance_on) if a.method == "constrained" else ()
+    return np.zeros(k, dtype=int), terms, False
+
+
 def observed_trial(scenario, world, allocation, outcomes, status) -> ObservedTrial:
-    cov = world.covariates()
-    strata_names = tuple(scenario.allocation.strata) \
-        if scenario.allocation.method in STRATIFIED_METHODS else ()
-    strata = strata_codes(cov, strata_names) if strata_names else np.zeros(world.n_teams, dtype=int)
+    strata, strata_terms, paired = design_restriction(scenario, world, allocation)
     followup = np.where(status == ANALYSED, outcomes.followup, np.nan)
     return ObservedTrial(team=world.patient_team, arm=allocation.arm.astype(int),
                          baseline=world.baseline, followup=followup, strata=strata,
-                         participation=outcomes.participation,
-                         covariates={"site": world.site, "team_type": world.team_type},
-                         scheme=allocation.scheme)
+                         participation=outcomes.participation, covariates=world.covariates(),
+                         scheme=allocation.scheme, strata_terms=strata_terms, paired=paired)
 
 
 def _count(flags: np.ndarray) -> int:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,7 +26,7 @@ from simulator import __version__
 from simulator.allocation import Allocation, allocate, intervention_count
 from simulator.model.replicate import allocation_settings
 from simulator.montecarlo.seeds import stream
-from simulator.outputs.files import csv_text, write_atomic
+from simulator.outputs.files import csv_text, json_safe, write_atomic
 
 FILES = ("allocation.csv", "allocation.json", "space.json")
 STRATIFIED = ("stratified", "minimisation")
@@ -114,19 +113,8 @@ def allocation_table(scenario, allocation: Allocation) -> dict[str, list]:
     return out
 
 
-def _finite(value):
-    """JSON-safe: NaN and infinities become None (null), recursively."""
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def json_text(value) -> str:
-    return json.dumps(_finite(value), indent=2) + "\n"
+    return json.dumps(json_safe(value), indent=2) + "\n"
 
 
 @dataclass(frozen=True)

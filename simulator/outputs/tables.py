@@ -6,9 +6,11 @@ import platform
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from simulator.outputs.files import csv_text, fixed_width, format_cell, write_atomic
+from simulator.outputs.files import csv_text, fixed_width, format_cell, json_safe, write_atomic
 from simulator.scenario.schema import Scenario
 from simulator.montecarlo.store import code_hash
+from simulator.planning.design_checks import design_record
+from simulator.scenario.files import design_points
 from simulator.montecarlo.comparisons import comparison_columns
 from simulator.montecarlo.summary import summary_columns
 
@@ -57,8 +59,10 @@ def write_run_json(out_dir: Path, scenario: Scenario, result, settings,
         "replicates_per_second": round(result.computed_replicates / result.seconds, 2)
         if result.seconds > 0 else None,
         "command": command,
+        "design": design_record(design_points(scenario)),
     }
-    return write_atomic(out_dir / "run.json", json.dumps(info, indent=2) + "\n")
+    return write_atomic(out_dir / "run.json", json.dumps(json_safe(info), indent=2) + "\n")
+
 
 
 TABLE_COLUMNS = {"teams_int": "teams int", "teams_ctl": "teams ctl", "teams_per_arm": "k",

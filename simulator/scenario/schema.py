@@ -132,7 +132,7 @@ class Allocation(Section):
 
 EstimatorName = Literal["mixed_ancova", "cluster_summary", "cluster_means", "individual_ttest",
                         "gee_robust", "permutation", "implementation_split", "cace_iv"]
-Adjustment = Literal["baseline", "strata", "site", "team_type"]
+Adjustment = str   # baseline, strata, site, team_type, patients, staff or a team covariate
 DfMethod = Literal["between_within", "satterthwaite", "kenward_roger"]
 GeeCorrection = Literal["none", "kauermann_carroll", "mancl_derouen"]
 
@@ -150,7 +150,8 @@ class Analysis(Section):
     alpha: float = Field(0.05, gt=0, lt=1)
     estimators: tuple[str, ...] = ("mixed_ancova", "cluster_summary")
     adjust_for: tuple[Adjustment, ...] = Field(
-        ("baseline", "strata"), description="covariates in the analysis model; strata = allocation strata")
+        ("baseline", "strata"), max_length=100,
+        description="covariates in the analysis model; strata = the design's own restriction")
     df_method: DfMethod = "satterthwaite"
     gee_correction: GeeCorrection = "mancl_derouen"
     permutations: int = Field(500, ge=19, le=100_000)

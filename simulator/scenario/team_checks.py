@@ -12,11 +12,23 @@ from simulator.scenario.teams import Problem, TeamTable, locator, number, row_pr
 
 STRATA_STANDARD = ("site", "team_type")
 BALANCE_STANDARD = ("site", "team_type", "patients", "staff")
+ADJUST_STANDARD = ("baseline", "strata", "site", "team_type", "patients", "staff")
+
+
+def adjustments(s: Any) -> list[tuple[str, str]]:
+    """(where, name) of every analysis adjustment term, variants' included."""
+    out = [(f"analysis.adjust_for[{i}]", n) for i, n in enumerate(s.analysis.adjust_for)]
+    for label, v in s.analysis.variants.items():
+        out += [(f"analysis.variants.{label}.adjust_for[{i}]", n)
+                for i, n in enumerate(v.adjust_for or ())]
+    return out
 
 
 def used_columns(s: Any) -> set[str]:
-    """Team-list columns the scenario names (strata, balance_on, covariate effects)."""
-    return {*s.allocation.strata, *s.allocation.balance_on, *s.outcome.covariate_effects}
+    """Team-list columns the scenario names (strata, balance_on, covariate effects,
+    analysis adjustments)."""
+    return {*s.allocation.strata, *s.allocation.balance_on, *s.outcome.covariate_effects,
+            *(name for _, name in adjustments(s))}
 
 
 def team_list_problems(s: Any) -> list[Problem]:
@@ -56,6 +68,9 @@ def _listed(table: TeamTable | None) -> str:
 def _name_problems(s: Any, table: TeamTable | None) -> list[Problem]:
     covariates = table.covariates if table is not None else {}
     listed, out = _listed(table), []
+    out += [(f"{s.trial.teams_file or 'trial.team_list'} column {name}", name,
+             "a reserved name (baseline, strata, arm); rename the column")
+            for name in covariates if name in ("baseline", "strata", "arm")]
     for i, name in enumerate(s.allocation.strata):
         if name in STRATA_STANDARD:
             continue
@@ -69,6 +84,10 @@ def _name_problems(s: Any, table: TeamTable | None) -> list[Problem]:
         if name not in BALANCE_STANDARD and name not in covariates:
             out.append((f"allocation.balance_on[{i}]", name, "unknown column; use site, "
                         f"team_type, patients, staff or a column of the team list ({listed})"))
+    for where, name in adjustments(s):
+        if name not in ADJUST_STANDARD and name not in covariates:
+            out.append((where, name, "unknown; use baseline, strata, site, team_type, "
+                        f"patients, staff or a column of the team list ({listed})"))
     for name in s.outcome.covariate_effects:
         if name not in covariates:
             out.append((f"outcome.covariate_effects.{name}", name,
