@@ -148,7 +148,8 @@ def constrained_scheme(z: np.ndarray, columns: list[str], n: int, fraction: floa
 
 
 def cvcrand_scheme(covariates, names: tuple[str, ...], n: int, fraction: float,
-                   max_enumerate: int, metric: str, *, rng: np.random.Generator) -> ConstrainedScheme:
+                   max_enumerate: int, metric: str, *,
+                   rng: np.random.Generator) -> ConstrainedScheme:
     """cvcrand's constrained space (cvrall, cvcrand 0.1.1): dummies dropping the first level,
     columns standardised by their SD over all teams (constant ones dropped), all C(K, n)
     candidates when at most ``max_enumerate`` (cvrall's ``size``) else the distinct ones of that

@@ -61,7 +61,8 @@ def settings_problems(s: AllocationSettings) -> list[str]:
             or s.max_enumerate < 1:
         problems.append(f"max_enumerate={s.max_enumerate!r}: must be an integer >= 1")
     if s.balance_metric not in BALANCE_METRICS:
-        problems.append(f"balance_metric={s.balance_metric!r}: allowed {', '.join(BALANCE_METRICS)}")
+        problems.append(f"balance_metric={s.balance_metric!r}: "
+                        f"allowed {', '.join(BALANCE_METRICS)}")
     elif s.balance_metric != "crtsim_l2" and not s.constrained_fraction < 1:
         problems.append(f"constrained_fraction={s.constrained_fraction!r}: cvcrand's cutoff "
                         "must be below 1")

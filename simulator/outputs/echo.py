@@ -25,13 +25,16 @@ def team_list_lines(scenario) -> list[str]:
                                       else "not listed: drawn from the trial's shares"))
     for name in ("patients", "staff", "leadership"):
         values = getattr(table, name)
-        lines.append(f"  {name}: " + (f"total {values.sum():g}, {values.min():g} to {values.max():g}"
-                                      if values is not None else "not listed: drawn"))
+        shown = (f"total {values.sum():g}, {values.min():g} to {values.max():g}"
+                 if values is not None else "not listed: drawn")
+        lines.append(f"  {name}: {shown}")
     for name, values in table.covariates.items():
         if values.dtype.kind == "f":
-            lines.append(f"  covariate {name} (numeric): {np.nanmin(values):g} to {np.nanmax(values):g}")
+            lines.append(f"  covariate {name} (numeric): {np.nanmin(values):g} to "
+                         f"{np.nanmax(values):g}")
         else:
-            shown = _counts(values) if np.unique(values).size <= 8 else f"{np.unique(values).size} values"
+            levels = np.unique(values).size
+            shown = _counts(values) if levels <= 8 else f"{levels} values"
             lines.append(f"  covariate {name} (categorical): {shown}")
     return lines
 

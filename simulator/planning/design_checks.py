@@ -6,8 +6,8 @@ A warning names the design point, the analysis and why:
 * a stratum (or the odd team out of matched pairs) holding one team: its dummy absorbs the
   team; GEE's small-sample corrections then see a team with leverage 1 and every fit fails;
 * a stratum of stratified randomisation with fewer than two teams cannot be balanced;
-* more team-level adjustment columns than the teams leave degrees of freedom for
-  (mixed model and cluster-level: K − 2 − columns; matched pairs cluster-level: P − 1 − columns).
+* more team-level adjustment columns than the teams leave degrees of freedom for (mixed
+  model and cluster-level: K − 2 − columns; matched pairs cluster-level: P − 1 − columns).
 """
 from __future__ import annotations
 

@@ -41,8 +41,8 @@ class Trial(Section):
     patients_per_team: PatientsPerTeam = PatientsPerTeam()
     staff_per_team: StaffPerTeam = StaffPerTeam()
     months: float = Field(12.0, gt=0, le=120, description="baseline to follow-up, months")
-    teams_file: Optional[str] = Field(None, max_length=1000,
-                                      description="CSV of the trial's teams, relative to the scenario file")
+    teams_file: Optional[str] = Field(
+        None, max_length=1000, description="CSV of the trial's teams, beside the scenario file")
     team_list: Optional[tuple[dict[str, str], ...]] = Field(
         None, max_length=10_000, description="the trial's teams inline (or read from teams_file)")
     _table: Optional[TeamTable] = PrivateAttr(None)
