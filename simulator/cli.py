@@ -9,6 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from simulator.cli_args import fraction as _fraction, non_negative as _non_negative, \
+    positive as _positive
 from simulator.scenario.files import ScenarioError, design_points, load_scenario
 
 EXIT_USAGE = 2
@@ -24,6 +26,7 @@ def _print_errors(err: ScenarioError) -> int:
 def cmd_validate(args) -> int:
     from simulator.outputs.echo import allocation_summary, team_list_lines
     from simulator.planning.derived import derived_quantities
+    from simulator.scenario.prior_keys import prior_lines
 
     scenario = load_scenario(args.scenario)
     points = design_points(scenario)
@@ -36,6 +39,8 @@ def cmd_validate(args) -> int:
     for point in points:
         if point.swept:
             print("design point " + ", ".join(f"{k} = {v}" for k, v in point.swept.items()))
+        for line in prior_lines(point.scenario):
+            print(f"  {line}")
         for name, value in derived_quantities(point.scenario).items():
             print(f"  {name:<60} {value}")
         for line in allocation_summary(point):
@@ -126,6 +131,9 @@ def cmd_power(args) -> int:
 
     scenario = load_scenario(args.scenario)
     rows = closed_form_rows(scenario, estimator=args.estimator)
+    if scenario.priors:
+        from simulator.cli_assurance import print_assurance
+        return print_assurance(scenario, rows, args)
     keys = list(scenario.sweep)
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -152,6 +160,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_solve(args) -> int:
+    from simulator.cli_assurance import solve_goal
     from simulator.planning.solver import solve
 
     scenario = load_scenario(args.scenario)
@@ -159,19 +168,22 @@ def cmd_solve(args) -> int:
         print(f"{args.scenario}: solve works on one design point; remove the sweep "
               f"({', '.join(scenario.sweep)})", file=sys.stderr)
         return EXIT_USAGE
+    goal = solve_goal(scenario, args)   # power, or assurance over the priors
+    if goal is None:
+        return EXIT_USAGE
     estimator = args.estimator or scenario.analysis.estimators[0]
     out = Path(args.out) if args.out else Path("outputs") / scenario.name / "solve"
     log = (lambda text: None) if args.quiet else (lambda text: print(text, file=sys.stderr))
-    solution = solve(scenario, args.vary, args.target_power, estimator=estimator,
+    solution = solve(goal.scenario, args.vary, goal.target, estimator=estimator,
                      max_replicates=args.max_replicates, out_dir=out, executor=args.executor,
-                     workers=args.workers, log=log)
+                     workers=args.workers, log=log, measure=goal.measure)
     if args.json:
         import json
         print(json.dumps(solution.as_json()))
         if solution.ambiguous:
             print(solution.message, file=sys.stderr)
     else:
-        print(f"target power {args.target_power:g} with {estimator}: {solution.message}")
+        print(f"target {goal.words} {goal.target:g} with {estimator}: {solution.message}")
     return 0 if solution.value is not None else 1
 
 
@@ -185,20 +197,6 @@ def _with_overrides(scenario, args):
         return scenario
     from simulator.scenario.files import parse_scenario
     return parse_scenario({**scenario.model_dump(mode="json"), **update}, args.scenario)
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -232,13 +230,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return value
-
-
 def _add_power_solve_report(sub) -> None:
     from simulator.scenario.schema import EstimatorName
     from simulator.planning.solver import VARIABLES
@@ -252,7 +243,9 @@ def _add_power_solve_report(sub) -> None:
     p.set_defaults(func=cmd_power)
     p = sub.add_parser("solve", help="smallest teams / team size reaching a simulated power")
     p.add_argument("scenario")
-    p.add_argument("--target-power", type=_fraction, required=True)
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--target-power", type=_fraction)
+    target.add_argument("--target-assurance", type=_fraction, help="power averaged over the priors")
     p.add_argument("--vary", choices=VARIABLES, default="trial.teams")
     p.add_argument("--estimator", choices=estimators, default=None)
     p.add_argument("--max-replicates", type=_positive, default=4000)

@@ -86,10 +86,21 @@ def design_restriction(scenario, world, allocation) -> tuple[np.ndarray, tuple[s
     return np.zeros(k, dtype=int), terms, False
 
 
-def observed_trial(scenario, world, allocation, outcomes, status) -> ObservedTrial:
+def analysed_team(scenario, world, history) -> np.ndarray:
+    """(n,) team index of each patient in the analysis: as randomised (ITT, the default), or
+    with ``analysis.cluster: final`` the team at follow-up (after merges and transfers; patients
+    lost with a disbanded team keep their own, as they are not observed). The arm is the
+    team's: a patient merged across arms is analysed in the receiving team's arm."""
+    if scenario.analysis.cluster == "randomised":
+        return world.patient_team
+    return np.where(history.final_team >= 0, history.final_team, world.patient_team)
+
+
+def observed_trial(scenario, world, allocation, outcomes, status, team=None) -> ObservedTrial:
     strata, strata_terms, paired = design_restriction(scenario, world, allocation)
     followup = np.where(status == ANALYSED, outcomes.followup, np.nan)
-    return ObservedTrial(team=world.patient_team, arm=allocation.arm.astype(int),
+    return ObservedTrial(team=world.patient_team if team is None else team,
+                         arm=allocation.arm.astype(int),
                          baseline=world.baseline, followup=followup, strata=strata,
                          participation=outcomes.participation, covariates=world.covariates(),
                          scheme=allocation.scheme, strata_terms=strata_terms, paired=paired)
@@ -109,7 +120,7 @@ def diagnostics(world, allocation, history, status, outcomes, used=frozenset()) 
     moved = final >= 0
     crossed = moved & (arm[np.maximum(final, 0)] != arm[world.patient_team])
     disbanded = ~np.isnan(history.disband_month)
-    surviving_int = (arm == 1) & ~disbanded
+    surviving_int = (arm == 1) & ~disbanded & ~(history.merged_into >= 0)
     count = _count
     out = {
         "teams_analysed_int": count(has_analysed & (arm == 1)),
@@ -126,6 +137,7 @@ def diagnostics(world, allocation, history, status, outcomes, used=frozenset()) 
     }
     out.update(balance_diagnostics(balance_covariates(world, used), arm))
     out.update(arm_flow_counts(world, arm, history, status))
+    out.update(services_diagnostics(world, arm, history))
     return out
 
 
@@ -163,6 +175,27 @@ def balance_covariates(world: World, used: frozenset[str]) -> dict[str, np.ndarr
     whose chance imbalance the diagnostics report."""
     return {k: v for k, v in world.covariates().items()
             if k in ("site", "team_type", "patients", "staff") or k in used}
+
+
+def services_diagnostics(world, arm, history) -> dict:
+    """Services that change (issue 14): fidelity at follow-up of the control teams still
+    running, mean exposure of the patients randomised to control, staff moves, teams merged
+    into another, and the sample variance (n − 1) of the number of patients per team at
+    follow-up, over the teams holding any (Corrigan et al. 2014's cluster-size variance)."""
+    running_ctl = (arm == 0) & np.isnan(history.disband_month) & (history.merged_into < 0)
+    control_patients = arm[world.patient_team] == 0
+    held = history.final_team[history.final_team >= 0]
+    sizes = np.bincount(held, minlength=world.n_teams)
+    sizes = sizes[sizes > 0]
+    return {
+        "mean_fidelity_ctl": float(history.fidelity_at_followup[running_ctl].mean())
+        if running_ctl.any() else float("nan"),
+        "mean_exposure_ctl": float(history.exposure[control_patients].mean())
+        if control_patients.any() else float("nan"),
+        "staff_moves": int(history.staff_flow["moved_out"].sum()),
+        "teams_merged": int(np.count_nonzero(history.merged_into >= 0)),
+        "final_cluster_size_var": float(np.var(sizes, ddof=1)) if sizes.size > 1 else float("nan"),
+    }
 
 
 class StageClock:
@@ -208,7 +241,8 @@ def simulate_replicate(scenario: Scenario, rng: Streams, *,
                                      arm[world.patient_team], history.disrupted_month,
                                      rng=rng("dropout"))
         status = patient_status(dropout_month, history.lost_month)
-        trial = observed_trial(scenario, world, allocation, outcomes, status)
+        trial = observed_trial(scenario, world, allocation, outcomes, status,
+                               analysed_team(scenario, world, history))
     with timed("diagnostics"):
         diag = diagnostics(world, allocation, history, status, outcomes, used_columns(scenario))
     return Replicate(world, allocation, history, outcomes, dropout_month, status, trial, diag)

@@ -22,6 +22,7 @@ from simulator.analysis.records import Estimate, ObservedTrial
 from simulator.analysis.registry import ESTIMATORS, PlannedAnalysis, analysis_plan, run_analysis
 from simulator.model.replicate import FLOW_COUNTS, Replicate, StageClock, simulate_replicate
 from simulator.scenario.schema import Scenario
+from simulator.montecarlo.priors import prior_columns, prior_values, replicate_scenario
 from simulator.montecarlo.seeds import stream
 
 ESTIMATE_FIELDS = ("estimate", "se", "df", "ci_low", "ci_high", "p_value", "converged")
@@ -29,14 +30,18 @@ DIAGNOSTICS = ("teams_analysed_int", "teams_analysed_ctl", "patients_randomised"
                "patients_analysed", "teams_disbanded", "staff_turnover", "mean_fidelity_int",
                "imbalance_max_smd", "contamination")
 EXTRA_DIAGNOSTICS = ("patients_dropout", "patients_lost", "team_type_all_in_one_arm",
-                     *(f"{k}_{arm}" for k in FLOW_COUNTS for arm in ("int", "ctl")))
+                     *(f"{k}_{arm}" for k in FLOW_COUNTS for arm in ("int", "ctl")),
+                     "mean_fidelity_ctl", "mean_exposure_ctl", "staff_moves", "teams_merged",
+                     "final_cluster_size_var")
 
 
 def draw_replicate(scenario: Scenario, replicate: int, *,
                    clock: StageClock | None = None) -> Replicate:
     """Replicate r of a design point's scenario from its own seed streams, the same streams at
     every design point (common random numbers; ``seeds`` module docstring). DeclareDesign's
-    ``draw_data``: any replicate rebuilt alone."""
+    ``draw_data``: any replicate rebuilt alone.  With priors, under replicate r's drawn
+    values (``priors.replicate_scenario``)."""
+    scenario = replicate_scenario(scenario, replicate)
     return simulate_replicate(scenario, lambda stage: stream(scenario.seed, replicate, stage),
                               clock=clock)
 
@@ -55,9 +60,11 @@ def type_count_columns(scenario: Scenario) -> list[str]:
 
 
 def replicate_columns(scenario: Scenario) -> list[str]:
-    """Columns of replicates.csv, in order (DESIGN.md contract first, extras after)."""
+    """Columns of replicates.csv, in order (DESIGN.md contract first, extras after, the drawn
+    values of any priors last)."""
     return ["design_point", "replicate", "estimator", *ESTIMATE_FIELDS, "true_itt",
-            "true_efficacy", *DIAGNOSTICS, *EXTRA_DIAGNOSTICS, *type_count_columns(scenario)]
+            "true_efficacy", *DIAGNOSTICS, *EXTRA_DIAGNOSTICS, *type_count_columns(scenario),
+            *prior_columns(scenario)]
 
 
 BatchFit = Callable[[Sequence[ObservedTrial]], EstimateArrays]
@@ -107,7 +114,8 @@ def run_unit(unit: WorkUnit) -> tuple[list[list], dict[str, float]]:
         tails.append([rep.outcomes.true_itt, rep.outcomes.true_efficacy,
                       *(diag[k] for k in DIAGNOSTICS),
                       *(diag.get(k, np.nan) for k in EXTRA_DIAGNOSTICS),
-                      *(diag.get(k, 0) for k in type_counts)])
+                      *(diag.get(k, 0) for k in type_counts),
+                      *prior_values(scenario, r).values()])
     estimates: list[list[Estimate]] = [
         _run_batch(fit, trials) if fit is not None else [] for fit in fits]
     for i in (i for i, fit in enumerate(fits) if fit is None):

@@ -18,7 +18,8 @@ import hashlib
 
 import numpy as np
 
-COMPONENTS = ("world", "allocation", "timeline", "outcomes", "dropout", "analysis")
+# Append new components at the end: a component's index is in every spawn key.
+COMPONENTS = ("world", "allocation", "timeline", "outcomes", "dropout", "analysis", "priors")
 
 
 def label_word(label: str) -> int:

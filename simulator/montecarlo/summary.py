@@ -45,7 +45,20 @@ def columns_from_rows(header: Sequence[str], rows: Sequence[Sequence[str]],
 
 def summary_columns(swept_keys: Sequence[str]) -> list[str]:
     return [*swept_keys, "estimator", "estimand", *COLUMNS, *MEANS, "is_target",
-            "means_based_on"]
+            "means_based_on", *ASSURANCE]
+
+
+# Assurance: with priors, every replicate draws its own inputs, so the rejection rate over all
+# trials (rejection_all, failed analyses counted as no rejection) is the assurance (power
+# averaged over the priors), with the same binomial MCSE.  Without priors it is left empty
+# (nan): the rejection rate is then the power at fixed inputs, not an assurance.
+ASSURANCE = ("assurance", "assurance_mcse")
+
+
+def assurance_columns(row: dict, has_priors: bool) -> dict:
+    if not has_priors:
+        return dict.fromkeys(ASSURANCE, np.nan)
+    return {"assurance": row["rejection_all"], "assurance_mcse": row["rejection_all_mcse"]}
 
 
 def diagnostic_means(data: Mapping[str, np.ndarray], sel: np.ndarray) -> dict:
@@ -86,8 +99,10 @@ def summarise(data: Mapping[str, np.ndarray], points, estimators: Sequence[str],
                                    alpha=alpha_of[point.index])
                 labels = {**{k: point.swept[k] for k in swept_keys}, "estimator": name,
                           "estimand": estimand}
-                rows.append({**performance_row(perf, labels), **extras,
-                             "is_target": int(estimand == targets.get(name, "itt"))})
+                row = performance_row(perf, labels)
+                target = int(estimand == targets.get(name, "itt"))
+                rows.append({**row, **extras, "is_target": target,
+                             **assurance_columns(row, bool(point.scenario.priors))})
     return rows
 
 

@@ -142,7 +142,22 @@ def _headline(a: Answer) -> str:
             f"randomised. The trial "
             f"delivers an ITT effect of <strong>{point.delivered:.2f}</strong>{share} of the "
             f"{fmt(point.full)} points at full implementation. Closed form for {TARGET:.0%} "
-            f"power: <strong>{need}</strong>.</p>")
+            f"power{' at the point guesses' if _has_priors(primary) else ''}: "
+            f"<strong>{need}</strong>.{_assurance_words(primary)}</p>")
+
+
+def _has_priors(row: dict) -> bool:
+    """summary.csv's ``assurance`` is filled only when the scenario has priors."""
+    value = row.get("assurance")
+    return isinstance(value, float) and math.isfinite(value)
+
+
+def _assurance_words(row: dict) -> str:
+    if not _has_priors(row):
+        return ""
+    return (" Every trial drew its uncertain inputs from the priors (<code>priors:</code>), so "
+            "this power over all trials is the <strong>assurance</strong> (summary.csv "
+            "<code>assurance</code>; <code>crtsim power</code> gives its closed form).")
 
 
 def _tables(a: Answer, keys: list[str]) -> str:

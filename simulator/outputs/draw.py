@@ -29,7 +29,19 @@ def patients_table(rep: Replicate) -> dict[str, list]:
         "status": rep.status.tolist(),
         "why_not_observed": [STATUS_WHY[s] for s in rep.status],
         "dropout_month": np.where(np.isfinite(rep.dropout_month), rep.dropout_month, np.nan).tolist(),
+        **patient_merges(rep),
     }
+
+
+def patient_merges(rep: Replicate) -> dict[str, list]:
+    """The first merge each patient's team went through: month, and the team it merged into."""
+    h = rep.history
+    n = rep.world.patient_team.size
+    month, into = [float("nan")] * n, [None] * n
+    for when, i, origin, to in h.moves:
+        if into[i] is None and h.merged_into[origin] == to and h.merge_month[origin] == when:
+            month[i], into[i] = when, int(to)
+    return {"merged_month": month, "merged_into": into}
 
 
 def teams_table(rep: Replicate) -> dict[str, list]:
@@ -49,6 +61,10 @@ def teams_table(rep: Replicate) -> dict[str, list]:
         "measured_participation": rep.outcomes.participation.tolist(),
         "baseline_staff_in_post": h.baseline_staff_in_post.tolist(),
         "staff_departures": h.staff_departures.tolist(),
+        "merged_into": [int(t) if t >= 0 else None for t in h.merged_into],
+        "merged_month": h.merge_month.tolist(),
+        "staff_moved_out": h.staff_flow["moved_out"].tolist(),
+        "staff_moved_in": h.staff_flow["moved_in"].tolist(),
     }
 
 

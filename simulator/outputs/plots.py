@@ -41,8 +41,16 @@ def _axes(ax, n: int = 1, *, ncols: int | None = None, size=(7.5, 4.5), sharey: 
 def _rows(summary, estimand=None):
     """Each estimator's rows for its own estimand (``is_target``), or for the estimand given."""
     if estimand is None:
-        return [r for r in summary if r.get("is_target", r["estimand"] == "itt")]
-    return [r for r in summary if r["estimand"] == estimand]
+        return [_plain(r) for r in summary if r.get("is_target", r["estimand"] == "itt")]
+    return [_plain(r) for r in summary if r["estimand"] == estimand]
+
+
+def _plain(row: dict) -> dict:
+    """A row whose list or mapping values (a swept ``reconfiguration.merges.scheduled``, say)
+    become their text, so they can label and position points."""
+    if not any(isinstance(v, (list, tuple, dict)) for v in row.values()):
+        return row
+    return {k: str(v) if isinstance(v, (list, tuple, dict)) else v for k, v in row.items()}
 
 
 def _numeric(values) -> bool:
@@ -123,7 +131,7 @@ def plot_power_curve(summary: Sequence[dict], swept_keys: Sequence[str], *, titl
     """Rejection rate ± 1.96 MCSE against the first swept key, one line per estimator, one panel
     per value of the second swept key, the closed-form power dashed (rows with the swept keys
     and ``closed_form_power``), 80 % and α lines; a bar chart when nothing is swept."""
-    rows, closed_form = _rows(summary), list(closed_form or [])
+    rows, closed_form = _rows(summary), [_plain(r) for r in closed_form or []]
     if not swept_keys:
         return _power_bars(rows, title=title, alpha=alpha, ax=ax, closed_form=closed_form,
                            cf_label=closed_form_label)

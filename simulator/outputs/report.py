@@ -77,7 +77,18 @@ def draw_plots(out_dir: Path, scenario: Scenario, summary: list[dict], swept_key
     if balance:
         save_figure(plot_balance(balance, title=f"{name}: chance imbalance between arms at "
                                  "baseline, per design point"), out[3])
-    return [p for p in out if p.exists()] + draw_flow(Path(out_dir), scenario, summary)
+    return [p for p in out if p.exists()] + draw_flow(Path(out_dir), scenario, summary) \
+        + _assurance_plot(Path(out_dir), scenario, summary)
+
+
+def _assurance_plot(out_dir: Path, scenario: Scenario, summary: list[dict]) -> list[Path]:
+    """assurance.png for the statement's design point when the scenario has priors."""
+    from simulator.outputs.assurance_figure import draw_assurance
+
+    if not scenario.priors:
+        return []
+    point = statement_point(scenario, summary)
+    return draw_assurance(out_dir, point.scenario, point.index)
 
 
 def statement_point(scenario: Scenario, summary: list[dict]):

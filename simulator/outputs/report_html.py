@@ -62,7 +62,7 @@ def fmt(value, spec: str = ".4g") -> str:
     """A number for reading: '–' for missing/nan, ints plain, floats by ``spec``."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
-    if isinstance(value, bool) or isinstance(value, str):
+    if isinstance(value, (bool, str, list, tuple, dict)):   # lists: a swept list-valued key
         return escape(str(value))
     if spec == "d":
         return str(int(value))

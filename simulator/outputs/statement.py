@@ -28,8 +28,10 @@ ESTIMAND = {"itt": "the ITT effect", "efficacy": "the effect at full implementat
 
 
 def rows_at(summary: list[dict], swept: dict) -> list[dict]:
-    """The summary rows of one design point."""
-    return [r for r in summary if all(r.get(k) == v for k, v in swept.items())]
+    """The summary rows of one design point (a list-valued swept key, as read back from
+    summary.csv, is its text)."""
+    return [r for r in summary if all(r.get(k) == v or isinstance(v, (list, tuple, dict))
+                                      and r.get(k) == str(v) for k, v in swept.items())]
 
 
 def row_for(rows: list[dict], estimator: str, *, estimand: str | None = None) -> dict:
@@ -132,6 +134,9 @@ def statement_markdown(scenario: Scenario, summary: list[dict], info: dict) -> s
              intervention_sentences(s) + " " + attrition_sentences(s),
              analysis_sentences(s, analysis_plan(s.analysis)[0]) + " " +
              results_sentences(s, rows, primary, others)]
+    if s.priors:
+        from simulator.outputs.statement_priors import prior_sentences
+        parts.append(prior_sentences(s))
     if point.swept:
         parts.append(sweep_sentences(points, summary, primary, point))
     parts.append(provenance_sentences(scenario, info))

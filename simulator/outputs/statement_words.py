@@ -40,8 +40,8 @@ def raw(value) -> str:
     """A resolved scenario value for the ``(`field` = value)`` tag."""
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(raw(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {raw(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, dict):   # optional keys left unset (None) are not part of the value
+        return "{" + ", ".join(f"{k}: {raw(v)}" for k, v in value.items() if v is not None) + "}"
     if hasattr(value, "model_dump"):
         return raw(value.model_dump(mode="json"))
     return "null" if value is None else num(value)

@@ -105,7 +105,7 @@ def _numeric(values) -> bool:
 def curve_values(values, n: int = 25) -> list:
     """A finer grid between the smallest and largest swept value (integers stay integers)."""
     if not _numeric(values) or len(set(values)) < 2:
-        return list(dict.fromkeys(values))
+        return list({repr(v): v for v in values}.values())   # values may be lists (unhashable)
     grid = np.linspace(min(values), max(values), n)
     if all(isinstance(v, int) for v in values):
         return sorted({int(round(x)) for x in grid} | set(values))
@@ -125,8 +125,8 @@ def closed_form_curve(scenario: Scenario, *, estimator: str | None = None,
     seen = {}
     for point in points:
         rest = tuple((k, v) for k, v in point.swept.items() if k != key)
-        seen.setdefault(rest, point)
-    for rest, point in seen.items():
+        seen.setdefault(repr(rest), (rest, point))
+    for rest, point in seen.values():
         base = point.scenario.model_dump(mode="json")
         for x in curve_values(list(scenario.sweep[key]), n):
             try:

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from simulator.planning.expected_exposure import fidelity_at_followup
+from simulator.planning.expected_exposure import expected_itt, fidelity_at_followup
 from simulator.planning.power import design_effect
 from simulator.scenario.counts import intervention_count
 from simulator.scenario.schema import Scenario
@@ -55,7 +55,22 @@ def derived_quantities(s: Scenario) -> dict[str, float]:
             round(1.0 - staff_retained(s, 12.0), 4),
         "expected share of baseline staff in post at follow-up": round(staff_retained(s), 4),
         "expected fidelity at follow-up (intervention teams)": round(fidelity_at_followup(s), 4),
+        **time_quantities(s),
     }
+
+
+def time_quantities(s: Scenario) -> dict[str, float]:
+    """Echoes of the follow-up-length keys (issue 14), only when a scenario sets them."""
+    out = {}
+    d, iv, months = s.dropout, s.intervention, s.trial.months
+    if d.rate_per_year is not None:
+        out["dropout by follow-up 1 − exp(−rate × T/12)"] = round(d.attrition, 4)
+    if iv.effect_lag_months > 0:
+        out["share of follow-up whose fidelity counts (T − L)/T"] = \
+            round((months - iv.effect_lag_months) / months, 4)
+        _, effect = expected_itt(s)
+        out["expected ITT effect, closed form (points)"] = round(effect, 4)
+    return out
 
 
 def _arm_counts(s: Scenario) -> str:

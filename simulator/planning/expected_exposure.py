@@ -32,6 +32,8 @@ model (the simulator is the reference):
       e1 = (1/T) ∫ F̄ (S + (1 - S) p_tr π) dt,   e0 = (1/T) ∫ F̄ (1 - S) p_tr π dt,
   (trapezoid rule between grid months) and for linear g the expected ITT effect is
   δ_full (e1 - e0) = δ_full (1/T) ∫ F̄ S dt.
+- Effect lag L (``intervention.effect_lag_months``): every exposure integral above runs over
+  [0, T − L] only, still divided by T (the simulator's E_ij; full fidelity gives (T − L)/T).
 - Non-linear g (threshold, saturating): E[g(E)] in the intervention arm is taken over
   E ~ N(e1, v), v the between-team variance of the time-averaged fidelity when posts are
   independent: v = Var(post's time-averaged trained indicator / fill share) / s̄, computed
@@ -71,8 +73,9 @@ def session_matrix(p: float, k: int) -> np.ndarray:
 
 
 def month_grid(s: Scenario, sessions) -> np.ndarray:
-    """Grid over [0, T] containing every session and scheduled disbanding month."""
-    marks = [*sessions, *(ev.month for ev in s.reconfiguration.scheduled)]
+    """Grid over [0, T] containing every session and scheduled disbanding month, and T − L."""
+    marks = [*sessions, *(ev.month for ev in s.reconfiguration.scheduled),
+             s.trial.months - s.intervention.effect_lag_months]
     return np.unique(np.concatenate([np.linspace(0.0, s.trial.months, STEPS + 1), marks]))
 
 
@@ -116,17 +119,26 @@ def survival_path(s: Scenario, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return tuple(random * np.clip(1.0 - x, 0.0, 1.0) for x in share)
 
 
-def time_average(path, grid: np.ndarray) -> float:
-    """(1/T) ∫ of a path given as (before, after) jumps at grid months; trapezoid within steps."""
+def counted_steps(grid: np.ndarray, horizon: float) -> np.ndarray:
+    """(grid.size - 1,) month lengths of the grid steps up to ``horizon`` (a grid month), 0 after."""
+    return np.where(grid[1:] <= horizon, np.diff(grid), 0.0)
+
+
+def time_average(path, grid: np.ndarray, horizon: float | None = None) -> float:
+    """(1/T) ∫_0^horizon (default T) of a path given as (before, after) jumps at grid months;
+    trapezoid within steps."""
     before, after = path
-    return float(np.sum(0.5 * (after[:-1] + before[1:]) * np.diff(grid)) / (grid[-1] - grid[0]))
+    steps = np.diff(grid) if horizon is None else counted_steps(grid, horizon)
+    return float(np.sum(0.5 * (after[:-1] + before[1:]) * steps) / (grid[-1] - grid[0]))
 
 
-def post_dose_variance(after: np.ndarray, steps, grid: np.ndarray) -> float:
-    """Var of one post's (1/T) ∫ 1{trained}/fill dt, from two-time joint probabilities."""
+def post_dose_variance(after: np.ndarray, steps, grid: np.ndarray,
+                       horizon: float | None = None) -> float:
+    """Var of one post's (1/T) ∫_0^horizon 1{trained}/fill dt, from two-time joint probabilities."""
     n = grid.size - 1
     fill = 1.0 - after[:n, 0]
-    w = np.diff(grid) / (grid[-1] - grid[0]) / np.where(fill > 0, fill, np.inf)
+    lengths = np.diff(grid) if horizon is None else counted_steps(grid, horizon)
+    w = lengths / (grid[-1] - grid[0]) / np.where(fill > 0, fill, np.inf)
     trained = after[:n, -1]
     joint = np.zeros((n, n))
     rows = np.zeros((n, after.shape[1]))
@@ -180,12 +192,13 @@ def expected_exposure(s: Scenario) -> dict[str, np.ndarray]:
     weights = {"int": tuple(a + b for a, b in zip(survive, moved)), "ctl": moved, "itt": survive,
                "surviving": (np.ones(grid.size),) * 2}
     out: dict[str, list] = {name: [] for name in (*weights, "variance")}
+    horizon = s.trial.months - s.intervention.effect_lag_months
     for before, after, steps in node_post_states(s, grid, sessions):
         f = (trained_share(before), trained_share(after))
         for name, w in weights.items():
-            out[name].append(time_average((f[0] * w[0], f[1] * w[1]), grid))
+            out[name].append(time_average((f[0] * w[0], f[1] * w[1]), grid, horizon))
         linear = s.intervention.dose_response == "linear"
-        spread = 0.0 if linear else post_dose_variance(after, steps, grid)
+        spread = 0.0 if linear else post_dose_variance(after, steps, grid, horizon)
         out["variance"].append(spread / s.trial.staff_per_team.mean)
     return {**{k: np.array(v) for k, v in out.items()}, "weight": node_parameters(s)[2]}
 

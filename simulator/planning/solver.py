@@ -100,13 +100,19 @@ def smallest_integer(ok: Callable[[int], bool], start: int, lower: int, upper: i
     return hi
 
 
+Measure = Callable[[Scenario, "str | None"], float]   # (scenario, estimator) -> closed form
+
+
 def closed_form_value(scenario: Scenario, parameter: str, target: float,
-                      estimator: str | None = None) -> int | None:
-    """Smallest integer value whose closed-form power reaches ``target``."""
+                      estimator: str | None = None, measure: Measure | None = None) -> int | None:
+    """Smallest integer value whose closed-form power (or ``measure``, e.g. the closed-form
+    assurance) reaches ``target``."""
     def ok(v: int) -> bool:
         s = with_value(scenario, parameter, v)
         if s is None:
             return False
+        if measure is not None:
+            return measure(s, estimator) >= target
         return closed_form_power(s, estimator=estimator)["closed_form_power"] >= target
 
     current = int(round(_get(scenario, parameter)))
@@ -157,10 +163,13 @@ class Simulator:
 def solve(scenario: Scenario, parameter: str, target: float, *, estimator: str | None = None,
           max_replicates: int = 4000, start_replicates: int = 250, out_dir: Path,
           executor: str = "local", workers: int | None = None,
-          log: Callable[[str], None] = lambda text: None) -> Solution:
-    """Smallest integer ``parameter`` value whose simulated power reaches ``target``."""
+          log: Callable[[str], None] = lambda text: None,
+          measure: Measure | None = None) -> Solution:
+    """Smallest integer ``parameter`` value whose simulated power reaches ``target``.  With
+    priors the simulated power over all trials is the assurance; ``measure`` then gives the
+    closed-form start (``assurance.closed_form_assurance``)."""
     estimator = estimator or scenario.analysis.estimators[0]
-    cf = closed_form_value(scenario, parameter, target, estimator)
+    cf = closed_form_value(scenario, parameter, target, estimator, measure)
     sim = Simulator(scenario, parameter, estimator, Path(out_dir), executor, workers, log)
     lower, upper = LIMITS[parameter]
     start = cf if cf is not None else int(round(_get(scenario, parameter)))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -43,10 +44,14 @@ def _describe(value: Any) -> str:
 
 def _allowed_keys(model: type[BaseModel], loc: tuple) -> str:
     """The keys allowed where an unknown key was found, for the error message."""
-    for part in loc[:-1]:
-        field = model.model_fields.get(str(part))
+    parts = list(loc[:-1])
+    while parts:
+        field = model.model_fields.get(str(parts.pop(0)))
         ann = getattr(field, "annotation", None) if field else None
-        if isinstance(ann, type) and issubclass(ann, BaseModel):
+        entry = typing.get_args(ann)[-1] if typing.get_origin(ann) is dict else None
+        if isinstance(entry, type) and issubclass(entry, BaseModel) and parts:
+            model, parts = entry, parts[1:]      # a mapping of sections, e.g. priors.<key>
+        elif isinstance(ann, type) and issubclass(ann, BaseModel):
             model = ann
         else:
             return ""
@@ -84,9 +89,19 @@ def parse_scenario(data: Any, source: str = "<scenario>", *, base_dir: str | Pat
         raise ScenarioError(source, problems + _format_pydantic(err)) from None
     problems += [f"{p}: {_describe(v)} -- {msg}" for p, v, msg in check_consistency(scenario)]
     problems += _sweep_problems(scenario, data)
+    problems += _prior_problems(scenario)
     if problems:
         raise ScenarioError(source, problems)
     return scenario
+
+
+def _prior_problems(scenario: Scenario) -> list[str]:
+    """Problems of the ``priors:`` section (``prior_keys``; imported here, as it builds on
+    this module's key resolution)."""
+    if not scenario.priors:
+        return []
+    from simulator.scenario.prior_keys import prior_problems
+    return prior_problems(scenario)
 
 
 def load_scenario(path: str | Path) -> Scenario:

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_serializer, model_validator
 
-from simulator.scenario.counts import category_counts, intervention_count
+from simulator.scenario.counts import intervention_count
+from simulator.scenario.priors import Prior
+from simulator.scenario.services import attrition_from_rate, services_problems
 from simulator.scenario.team_checks import team_list_problems
 from simulator.scenario.teams import TeamTable, fill_from_team_list, parse_table
+from simulator.scenario.trial_checks import disbanding_problems, shares_problems
 
 
 class Section(BaseModel):
@@ -85,23 +88,42 @@ class Intervention(Section):
     sessions_to_train: int = Field(2, ge=1, le=100)
     refresher_every_months: Optional[float] = Field(None, gt=0.01, le=120)
     measurement_noise_sd: float = Field(0.1, ge=0, le=10)
+    effect_lag_months: float = Field(
+        0.0, ge=0, le=120, description="fidelity in the last L months before follow-up does not yet count")
 
 
 class StaffTurnover(Section):
     annual_rate: float = Field(0.2, ge=0, le=50, description="staff leaving per staff-year")
     vacancy_months: float = Field(3.0, ge=0, le=120)
     leadership_on_turnover: float = Field(0.0, ge=-20, le=20, description="log-hazard per SD of leadership")
+    move_share: float = Field(
+        0.0, ge=0, le=1, description="share of leavers who move to another team of the same site")
 
 
 class ScheduledDisbanding(Section):
     month: float = Field(ge=0, le=120)
     teams: int = Field(1, ge=1, le=10_000)
+    site: Optional[str] = Field(None, description="disband only teams of this site (default: any)")
+
+
+class ScheduledMerge(Section):
+    month: float = Field(ge=0, le=120)
+    pairs: int = Field(1, ge=1, le=5_000, description="pairs of teams merging at this month")
+    site: Optional[str] = Field(None, description="merge only teams of this site (default: any)")
+
+
+class Merges(Section):
+    rate_per_team_year: float = Field(0.0, ge=0, le=50, description="each team's merge hazard")
+    scheduled: tuple[ScheduledMerge, ...] = Field((), max_length=1000)
+    within: Literal["arm", "site"] = Field(
+        "arm", description="arm: partners share site and arm; site: any arm (contamination)")
 
 
 class Reconfiguration(Section):
     disband_rate_per_team_year: float = Field(0.0, ge=0, le=50)
     scheduled: tuple[ScheduledDisbanding, ...] = Field((), max_length=1000)
     patient_transfer_probability: float = Field(0.7, ge=0, le=1)
+    merges: Merges = Merges()
 
 
 class Dropout(Section):
@@ -111,6 +133,18 @@ class Dropout(Section):
     differential_by_arm: float = Field(0.0, ge=-20, le=20, description="log-hazard ratio, intervention vs control")
     disruption_effect: float = Field(
         0.0, ge=-20, le=20, description="MAR: log-hazard ratio after the patient's team disbands")
+    rate_per_year: Optional[float] = Field(
+        None, ge=0, le=50, description="instead of attrition: dropout hazard per patient-year; "
+        "attrition = 1 - exp(-rate * trial.months / 12), set from it")
+
+    @model_serializer(mode="wrap")
+    def _attrition_follows_rate(self, handler):
+        """With a rate, attrition is derived (``Scenario``): dumps leave it out, so a dump read
+        back (a sweep point, a resumed run) derives it again for its own trial.months."""
+        data = handler(self)
+        if self.rate_per_year is not None:
+            data.pop("attrition", None)
+        return data
 
 
 AllocationMethod = Literal["simple", "stratified", "matched_pairs", "minimisation", "constrained"]
@@ -155,6 +189,8 @@ class Analysis(Section):
     df_method: DfMethod = "satterthwaite"
     gee_correction: GeeCorrection = "mancl_derouen"
     permutations: int = Field(500, ge=19, le=100_000)
+    cluster: Literal["randomised", "final"] = Field(
+        "randomised", description="analyse patients by the team randomised, or the team at follow-up")
     variants: dict[str, Variant] = {}
 
     @property
@@ -194,6 +230,8 @@ class Scenario(Section):
     allocation: Allocation = Allocation()
     analysis: Analysis = Analysis()
     sweep: dict[str, tuple] = {}
+    priors: dict[str, Prior] = Field(
+        {}, max_length=100, description="uncertain inputs: dotted key -> distribution (priors.py)")
 
     @model_validator(mode="before")
     @classmethod
@@ -211,21 +249,17 @@ class Scenario(Section):
         effects = {t: v for t, v in DEFAULT_TEAM_TYPE_EFFECTS.items() if t in trial["team_types"]}
         return {**data, "outcome": {**outcome, "team_type_effects": effects}}
 
-
-def _shares_problems(path: str, shares: dict[str, float]) -> list[tuple[str, object, str]]:
-    if not shares:
-        return [(path, shares, "must name at least one category")]
-    bad = [(f"{path}.{k}", v, "share must be in [0, 1]") for k, v in shares.items() if not 0 <= v <= 1]
-    total = sum(shares.values())
-    if abs(total - 1.0) > 1e-6:
-        bad.append((path, shares, f"shares sum to {total:g}; they must sum to 1"))
-    return bad
+    @model_validator(mode="before")
+    @classmethod
+    def _attrition_from_rate(cls, data: Any) -> Any:
+        """``dropout.rate_per_year`` sets ``dropout.attrition`` for the trial's months."""
+        return attrition_from_rate(data)
 
 
 def check_consistency(s: Scenario) -> list[tuple[str, object, str]]:
     """Cross-field checks; each problem is (dotted path, value, what is allowed)."""
-    problems = _shares_problems("trial.sites", s.trial.sites)
-    problems += _shares_problems("trial.team_types", s.trial.team_types)
+    problems = shares_problems("trial.sites", s.trial.sites)
+    problems += shares_problems("trial.team_types", s.trial.team_types)
     k = s.trial.teams
     n_int = intervention_count(k, s.trial.intervention_share)
     if min(n_int, k - n_int) < 2:
@@ -251,27 +285,8 @@ def check_consistency(s: Scenario) -> list[tuple[str, object, str]]:
         problems.append(("intervention.sessions_to_train", s.intervention.sessions_to_train,
                          f"more than the {len(s.intervention.session_months)} sessions scheduled "
                          "and no refreshers: nobody could be trained"))
-    problems += _disbanding_problems(s)
+    problems += disbanding_problems(s)
     problems += _analysis_problems(s.analysis)
+    problems += services_problems(s, n_int)
     problems += team_list_problems(s)
     return problems
-
-
-def _disbanding_problems(s: Scenario) -> list[tuple[str, object, str]]:
-    """Scheduled disbanding must leave >= 1 team per arm in every site (largest-remainder counts)."""
-    out = []
-    for i, ev in enumerate(s.reconfiguration.scheduled):
-        if ev.month >= s.trial.months:
-            out.append((f"reconfiguration.scheduled[{i}].month", ev.month,
-                        f"not before follow-up (trial.months = {s.trial.months:g})"))
-    total = sum(ev.teams for ev in s.reconfiguration.scheduled)
-    if total:
-        per_site = category_counts(s.trial.teams, s.trial.sites) if not _shares_problems(
-            "", s.trial.sites) else {}
-        smallest = min(per_site.values(), default=0)
-        if per_site and smallest - total < 2:
-            out.append(("reconfiguration.scheduled", total,
-                        f"{total} teams disbanded could leave a site ({smallest} teams in the "
-                        "smallest) without a team in each arm; at most "
-                        f"{max(smallest - 2, 0)} allowed"))
-    return out

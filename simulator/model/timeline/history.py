@@ -47,15 +47,21 @@ class TimelineHistory:
     events: tuple[Event, ...]
     paths: tuple[TeamPath, ...]
     disband_month: np.ndarray        # (K,) nan if the team survived
+    merge_month: np.ndarray          # (K,) month the team merged into another, nan if it did not
+    merged_into: np.ndarray          # (K,) the team it merged into, -1 if none
     final_team: np.ndarray           # (n,) team at follow-up, -1 if lost at disbanding
     lost_month: np.ndarray           # (n,) nan unless lost at disbanding
-    disrupted_month: np.ndarray      # (n,) first month the patient's team disbanded, nan if never
+    disrupted_month: np.ndarray      # (n,) first month the patient's team disbanded or merged
+    #                                  into another, nan if never
     moves: tuple[tuple[float, int, int, int], ...]   # (month, patient, from team, to team or -1)
     exposure: np.ndarray             # (n,) E_ij in [0, 1]
     team_dose: np.ndarray            # (K,) time-averaged fidelity of each team over the trial
+    #                                  (after a merge: of the team it merged into)
     fidelity_at_followup: np.ndarray  # (K,)
     baseline_staff_in_post: np.ndarray  # (K,) baseline staff still in post at follow-up
-    staff_departures: np.ndarray     # (K,)
+    staff_departures: np.ndarray     # (K,) staff who left the team (the service or to move)
+    staff_flow: dict                 # name -> (K,): joined, moved_out, moved_in, removed,
+    #                                  waiting (movers still waiting at follow-up), posts (at follow-up)
 
     def monthly(self, step: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(months, fidelity (K, M), staff in post (K, M)) on a regular grid including follow-up."""
@@ -68,9 +74,11 @@ def _paths(states) -> tuple[TeamPath, ...]:
     return tuple(TeamPath.from_lists(s.times, s.fidelity, s.in_post) for s in states)
 
 
-def patient_exposure(paths, patient_team, moves, months: float) -> np.ndarray:
-    """E_ij = (1/T) Σ over the patient's team spells of ∫ F_team(t) dt (0 once lost)."""
-    whole = np.array([p.integral_to(months) for p in paths])   # fidelity-months per team
+def patient_exposure(paths, patient_team, moves, months: float, lag: float = 0.0) -> np.ndarray:
+    """E_ij = (1/T) Σ over the patient's team spells of ∫ F_team(t) dt up to T − L (0 once
+    lost): fidelity of the last L months (``intervention.effect_lag_months``) does not yet count."""
+    horizon = months - lag
+    whole = np.array([p.integral_to(horizon) for p in paths])   # fidelity-months per team
     exposure = whole[patient_team].copy()
     spells: dict[int, list[tuple[float, int]]] = {}
     for month, i, _from, to in moves:
@@ -84,10 +92,31 @@ def patient_exposure(paths, patient_team, moves, months: float) -> np.ndarray:
         return cache[key]
 
     for i, spell in spells.items():
-        ends = [m for m, _ in spell[1:]] + [months]
+        ends = [min(m, horizon) for m, _ in spell[1:]] + [horizon]
         exposure[i] = sum(upto(team, end) - upto(team, start)
-                          for (start, team), end in zip(spell, ends) if team >= 0)
+                          for (start, team), end in zip(spell, ends) if team >= 0 and start < end)
     return np.clip(exposure / months, 0.0, 1.0)
+
+
+def _staff_flow(states) -> dict:
+    flow = {k: np.array([s.flow[k] for s in states]) for k in states[0].flow}
+    flow["waiting"] = np.array([len(s.waiting) for s in states])
+    flow["posts"] = np.array([s.posts for s in states])
+    return flow
+
+
+def team_doses(paths, states, months: float) -> np.ndarray:
+    """(1/T) ∫0^T of each team's fidelity, following a merged team into the team it joined."""
+    out = []
+    for j, state in enumerate(states):
+        total, team, start = 0.0, j, 0.0
+        while states[team].merged_into >= 0:
+            end = states[team].merged_at
+            total += paths[team].integral_to(end) - paths[team].integral_to(start)
+            team, start = states[team].merged_into, end
+        out.append((total + paths[team].integral_to(months) - paths[team].integral_to(start))
+                   / months if team != j else paths[j].integral_to(months) / months)
+    return np.array(out)
 
 
 def _disrupted(moves, n: int) -> np.ndarray:
@@ -98,7 +127,8 @@ def _disrupted(moves, n: int) -> np.ndarray:
     return out
 
 
-def build_history(months, log, states, membership, world: World, arm) -> TimelineHistory:
+def build_history(months, log, states, membership, world: World, arm,
+                  lag: float = 0.0) -> TimelineHistory:
     paths = _paths(states)
     moves = tuple(membership.moves)
     n = world.patient_team.shape[0]
@@ -107,13 +137,16 @@ def build_history(months, log, states, membership, world: World, arm) -> Timelin
         events=tuple(log),
         paths=paths,
         disband_month=np.array([s.disbanded_at for s in states]),
+        merge_month=np.array([s.merged_at for s in states]),
+        merged_into=np.array([s.merged_into for s in states], dtype=np.int64),
         final_team=membership.current.copy(),
         lost_month=membership.lost_month.copy(),
         disrupted_month=_disrupted(moves, n),
         moves=moves,
-        exposure=patient_exposure(paths, world.patient_team, moves, months),
-        team_dose=np.array([p.integral_to(months) / months for p in paths]),
+        exposure=patient_exposure(paths, world.patient_team, moves, months, lag),
+        team_dose=team_doses(paths, states, months),
         fidelity_at_followup=np.array([p.fidelity[-1] for p in paths]),
         baseline_staff_in_post=np.array([s.baseline_in_post() for s in states]),
         staff_departures=np.array([s.departures for s in states]),
+        staff_flow=_staff_flow(states),
     )

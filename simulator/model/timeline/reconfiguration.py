@@ -25,20 +25,24 @@ class Membership:
 
 
 def disband_plan(spec: Reconfiguration, n_teams: int, months: float,
-                 rng: np.random.Generator) -> list[tuple[float, int]]:
-    """(month, team) in time order; team -1 means 'choose a team when the month comes'."""
-    plan: list[tuple[float, int]] = []
+                 rng: np.random.Generator) -> list[tuple[float, int, str | None]]:
+    """(month, team, site) in time order; team -1 means 'choose a team when the month comes'
+    (of ``site`` if given)."""
+    plan: list[tuple[float, int, str | None]] = []
     if spec.disband_rate_per_team_year > 0:
         when = rng.exponential(12.0 / spec.disband_rate_per_team_year, size=n_teams)
-        plan += [(float(t), j) for j, t in enumerate(when) if t < months]
+        plan += [(float(t), j, None) for j, t in enumerate(when) if t < months]
     for ev in spec.scheduled:
-        plan += [(float(ev.month), -1)] * ev.teams
+        plan += [(float(ev.month), -1, ev.site)] * ev.teams
     return sorted(plan, key=lambda item: item[0])
 
 
 def choose_scheduled(site: np.ndarray, arm: np.ndarray, active: np.ndarray,
-                     rng: np.random.Generator) -> int:
-    """A surviving team whose loss still leaves its site a team in its arm (any survivor if none)."""
+                     rng: np.random.Generator, where: str | None = None) -> int:
+    """A surviving team (of site ``where`` if given) whose loss still leaves its site a team in
+    its arm (any such survivor if none)."""
+    if where is not None:
+        active = active & (site == where)
     alive = np.flatnonzero(active)
     if alive.size == 0:
         return -1
@@ -70,9 +74,9 @@ def move_patients(team: int, now: float, site: np.ndarray, membership: Membershi
 
 def reconfiguration(env, plan, site, arm, processes, membership, p_transfer, *, rng, log):
     """Disband teams as planned: interrupt their staffing process and move their patients."""
-    for month, team in plan:
+    for month, team, where in plan:
         yield env.timeout(month - env.now)
-        j = team if team >= 0 else choose_scheduled(site, arm, membership.active, rng)
+        j = team if team >= 0 else choose_scheduled(site, arm, membership.active, rng, where)
         if j < 0 or not membership.active[j]:
             continue
         membership.active[j] = False

@@ -19,7 +19,7 @@ from simulator.scenario.schema import Scenario
 from simulator.model.world import World
 from simulator.model.timeline.events import Event
 
-BASELINE, NEWCOMER = 0, 1
+BASELINE, NEWCOMER, MOVER = 0, 1, 2   # origin rows of a roster: MOVER = arrived from another team
 
 
 @dataclass(frozen=True)
@@ -61,30 +61,41 @@ class Draws:
 class TeamState:
     """Mutable roster of one team during a run: staff counts by origin × sessions attended.
 
-    ``counts[origin][c]`` is the number in post of that origin (baseline or newcomer) who have
-    attended c sessions; c = sessions_to_train means trained.
+    ``counts[origin][c]`` is the number in post of that origin (baseline, newcomer, or mover
+    from another team) who have attended c sessions; c = sessions_to_train means trained.
+    ``flow`` counts staff through the team: newcomers who ``joined``, staff who ``moved_out``
+    to or ``moved_in`` from another team, and staff ``removed`` from the service with the team
+    (in post at a disbanding, or waiting to move into it); ``waiting`` holds the movers waiting
+    for a post here (moves module).
     """
 
     def __init__(self, plan: TeamPlan):
         k = plan.sessions_to_train
-        self.counts = [[plan.posts] + [0] * k, [0] * (k + 1)]
+        self.team = plan.team
+        self.counts = [[plan.posts] + [0] * k, [0] * (k + 1), [0] * (k + 1)]
         self.k = k
         self.n = plan.posts
+        self.posts = plan.posts
         self.times: list[float] = [0.0]
         self.fidelity: list[float] = [0.0]
         self.in_post: list[int] = [plan.posts]
         self.departures = 0
+        self.flow = {"joined": 0, "moved_out": 0, "moved_in": 0, "removed": 0}
+        self.waiting: list[int] = []   # movers waiting for a post here: sessions each attended
         self.disbanded_at = math.nan
+        self.merged_at, self.merged_into = math.nan, -1
+        self.ended = False
 
     def trained(self) -> int:
-        return self.counts[BASELINE][self.k] + self.counts[NEWCOMER][self.k]
+        return sum(row[self.k] for row in self.counts)
 
     def baseline_in_post(self) -> int:
         return sum(self.counts[BASELINE])
 
     def empty(self) -> None:
-        self.counts = [[0] * (self.k + 1), [0] * (self.k + 1)]
+        self.counts = [[0] * (self.k + 1) for _ in self.counts]
         self.n = 0
+        self.ended = True
 
     def record(self, now: float) -> None:
         f = self.trained() / self.n if self.n else 0.0
@@ -96,8 +107,9 @@ class TeamState:
             self.in_post.append(self.n)
 
 
-def _leave(state: TeamState, draws: Draws) -> None:
-    """One staff member, chosen uniformly from those in post, leaves."""
+def _leave(state: TeamState, draws: Draws) -> int:
+    """One staff member, chosen uniformly from those in post, leaves; returns the sessions
+    they had attended."""
     target = int(draws.uniform() * state.n)
     for row in state.counts:
         for c, count in enumerate(row):
@@ -105,8 +117,9 @@ def _leave(state: TeamState, draws: Draws) -> None:
                 row[c] -= 1
                 state.n -= 1
                 state.departures += 1
-                return
+                return c
             target -= count
+    raise ValueError("nobody in post to leave")
 
 
 def session(state: TeamState, p: float, draws: Draws) -> int:
@@ -149,10 +162,19 @@ class Turnover:
                 self.log.append(Event(leave_at, "staff_leave", plan.team, -1, state.n))
             else:
                 self.now = heapq.heappop(self.refills)
-                state.counts[NEWCOMER][0] += 1
-                state.n += 1
-                self.log.append(Event(self.now, "staff_join", plan.team, -1, state.n))
+                join(state, self.now, self.log)
             state.record(self.now)
+
+    def end(self, team: int) -> None:
+        """The team has disbanded or merged: nothing of its own is pending elsewhere."""
+
+
+def join(state: TeamState, now: float, log: list) -> None:
+    """An untrained newcomer fills a vacant post."""
+    state.counts[NEWCOMER][0] += 1
+    state.n += 1
+    state.flow["joined"] += 1
+    log.append(Event(now, "staff_join", state.team, -1, state.n))
 
 
 def team_staffing(env, plan: TeamPlan, state: TeamState, turnover: Turnover, *, draws, log):
@@ -165,11 +187,14 @@ def team_staffing(env, plan: TeamPlan, state: TeamState, turnover: Turnover, *, 
             log.append(Event(env.now, "session", plan.team, -1, attended))
             state.record(env.now)
         yield env.event()   # never triggered: only a disbanding interrupts the wait
-    except simpy.Interrupt:
-        turnover.advance(env.now)
-        state.empty()
-        state.disbanded_at = env.now
-        state.record(env.now)
+    except simpy.Interrupt as stop:
+        if stop.cause == "disband":
+            turnover.advance(env.now)
+            state.flow["removed"] += state.n   # its staff leave the service with the team
+            state.empty()
+            state.disbanded_at = env.now
+            state.record(env.now)
+        turnover.end(plan.team)   # a merge has pooled the roster already (merges module)
 
 
 def session_schedule(scenario: Scenario) -> tuple[float, ...]:

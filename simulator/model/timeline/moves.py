@@ -1,0 +1,124 @@
+"""Staff who move to another team of the same site instead of leaving the service.
+
+``staff_turnover.move_share`` of leavers move (DESIGN.md "Contract additions"; issue 14). A mover
+goes to another team of their site still running, one with a vacant post if any has one (chosen
+uniformly among those), else any (chosen uniformly), where they wait, out of post, for the next
+post to fall vacant, which they take at once in place of a newcomer. They keep the sessions
+they attended (so trained staff stay trained, and trained movers into control teams give control
+patients exposure) and join the roster's MOVER row: they are not baseline stayers. The post they
+left is refilled as any vacancy (by a newcomer, or by a mover waiting for it). A team that
+disbands takes its waiting movers out of the service with it.
+
+Moves couple the teams' rosters at random times, so the per-team lazy clocks of ``staffing``
+(each advanced alone between synchronisation points) cannot be used: ``SharedTurnover`` runs every
+team's competing risks on one clock in time order. It is used only when ``move_share`` > 0, so a
+scenario without moves draws exactly the numbers it drew before.
+"""
+from __future__ import annotations
+
+import heapq
+import math
+
+import numpy as np
+
+from simulator.model.timeline.events import Event
+from simulator.model.timeline.staffing import MOVER, Turnover, _leave, join
+
+
+class SharedTurnover:
+    """Every team's turnover on one clock. Each team's pending departure is drawn afresh at every
+    stop and after each change of its roster (the exponential is memoryless)."""
+
+    def __init__(self, clocks: list[Turnover], site: np.ndarray, move_share: float, draws, log):
+        self.clocks, self.site, self.share = clocks, np.asarray(site), move_share
+        self.draws, self.log = draws, log
+        self.now = 0.0
+
+    def _leave_time(self, j: int) -> float:
+        clock = self.clocks[j]
+        hazard = 0.0 if clock.state.ended else clock.state.n * clock.plan.leave_rate_per_month
+        return self.now + self.draws.exponential() / hazard if hazard > 0 else math.inf
+
+    def _next(self, due: list[float]) -> tuple[int, float, bool]:
+        """(team, month, is a departure) of the earliest pending event of any running team."""
+        best = (-1, math.inf, False)
+        for j, clock in enumerate(self.clocks):
+            if clock.state.ended:
+                continue
+            if due[j] < best[1]:
+                best = (j, due[j], True)
+            if clock.refills and clock.refills[0] < best[1]:
+                best = (j, clock.refills[0], False)
+        return best
+
+    def advance(self, until: float) -> None:
+        if until <= self.now:
+            return
+        due = [self._leave_time(j) for j in range(len(self.clocks))]
+        while True:
+            j, month, leaving = self._next(due)
+            if month >= until:
+                break
+            self.now = month
+            if leaving:
+                touched = self._depart(j)
+            else:
+                heapq.heappop(self.clocks[j].refills)
+                join(self.clocks[j].state, month, self.log)
+                touched = (j,)
+            for m in touched:
+                self.clocks[m].state.record(month)
+                due[m] = self._leave_time(m)
+        self.now = until
+
+    def _depart(self, j: int) -> tuple[int, ...]:
+        """Team j loses a member, who leaves the service or moves; the post falls vacant."""
+        state = self.clocks[j].state
+        sessions = _leave(state, self.draws)
+        moving = self.share > 0 and self.draws.uniform() < self.share
+        to = self._destination(j) if moving else -1
+        kind = "staff_move_out" if to >= 0 else "staff_leave"
+        state.flow["moved_out"] += to >= 0
+        self.log.append(Event(self.now, kind, j, -1, state.n))
+        self.vacancy(j)
+        if to < 0:
+            return (j,)
+        self.clocks[to].state.waiting.append(sessions)
+        self._fill_from_waiting(to)
+        return (j, to)
+
+    def vacancy(self, j: int) -> None:
+        """A post of team j falls vacant: a mover waiting for it takes it, else it is refilled."""
+        clock = self.clocks[j]
+        heapq.heappush(clock.refills, self.now + self.draws.exponential() * clock.plan.vacancy_months)
+        self._fill_from_waiting(j)
+
+    def _fill_from_waiting(self, j: int) -> None:
+        """Waiting movers take team j's vacant posts (the soonest-refilled first), at once."""
+        clock = self.clocks[j]
+        while clock.state.waiting and clock.refills:
+            heapq.heappop(clock.refills)
+            arrive(clock.state, clock.state.waiting.pop(0), self.now, self.log)
+
+    def _destination(self, j: int) -> int:
+        """Another running team of j's site, one with a vacant post if any; -1 if none."""
+        others = [m for m, c in enumerate(self.clocks)
+                  if m != j and not c.state.ended and self.site[m] == self.site[j]]
+        vacant = [m for m in others if self.clocks[m].refills]
+        pool = vacant or others
+        return pool[int(self.draws.uniform() * len(pool))] if pool else -1
+
+    def end(self, team: int) -> None:
+        """Team ``team`` has ended: movers still waiting to join it leave the service (a merge
+        has handed them to the merged team already)."""
+        state = self.clocks[team].state
+        state.flow["removed"] += len(state.waiting)
+        state.waiting = []
+
+
+def arrive(state, sessions: int, now: float, log: list) -> None:
+    """A mover takes a post, keeping the sessions they attended."""
+    state.counts[MOVER][sessions] += 1
+    state.n += 1
+    state.flow["moved_in"] += 1
+    log.append(Event(now, "staff_move_in", state.team, -1, state.n))
