@@ -1,4 +1,4 @@
-"""Command line: ``crtsim validate | draw | run | power | solve | report``.
+"""Command line: ``crtsim validate | draw | run | power | solve | report | allocate``.
 
 User mistakes (a bad scenario file, a missing folder) print a clear message and exit 2, never
 a traceback.
@@ -24,6 +24,7 @@ def _print_errors(err: ScenarioError) -> int:
 
 
 def cmd_validate(args) -> int:
+    from simulator.outputs.echo import allocation_summary, team_list_lines
     from simulator.planning.derived import derived_quantities
     from simulator.scenario.prior_keys import prior_lines
 
@@ -33,6 +34,8 @@ def cmd_validate(args) -> int:
           f"({len(points)} design point(s) x {scenario.replicates} replicates, seed {scenario.seed})")
     if scenario.description:
         print(f"  {scenario.description}")
+    for line in team_list_lines(scenario):
+        print(f"  {line}")
     for point in points:
         if point.swept:
             print("design point " + ", ".join(f"{k} = {v}" for k, v in point.swept.items()))
@@ -42,25 +45,10 @@ def cmd_validate(args) -> int:
             print(f"  {name:<60} {value}")
         for line in allocation_summary(point):
             print(f"  {line}")
+    from simulator.planning.design_checks import design_warnings
+    for line in design_warnings(points):
+        print(f"warning: {line}")
     return 0
-
-
-def allocation_summary(point) -> list[str]:
-    """The allocation of replicate 0's world: for constrained randomisation the kept space and
-    cvcrand's validity check (share of kept allocations with each pair of teams in one arm)."""
-    from simulator.montecarlo.engine import draw_replicate
-
-    info = draw_replicate(point.scenario, 0).allocation.info
-    if info.get("method") != "constrained":
-        return []
-    lines = [f"constrained allocation (replicate 0's world): kept {info['n_kept']} of "
-             f"{info['n_candidates']} candidate allocations "
-             f"({'all' if info['enumerated'] else 'a random sample'}); pairs of teams in the "
-             f"same arm in {info['pair_together_min']:.0%} to {info['pair_together_max']:.0%} "
-             "of kept allocations"]
-    if "warning" in info:
-        lines.append(f"warning: {info['warning']}")
-    return lines
 
 
 def cmd_draw(args) -> int:
@@ -87,7 +75,8 @@ def cmd_draw(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from simulator.outputs.tables import summary_table, write_run_json, write_summary
+    from simulator.outputs.tables import (summary_table, write_comparisons, write_run_json,
+                                          write_summary)
     from simulator.montecarlo.runner import RunSettings, run_scenario
     from simulator.montecarlo.executors import DaskUnavailable
     from simulator.montecarlo.store import StaleChunksError
@@ -107,6 +96,7 @@ def cmd_run(args) -> int:
               file=sys.stderr)
         return 130
     write_summary(out, result.summary, result.swept_keys)
+    write_comparisons(out, result.comparisons, result.swept_keys)
     write_run_json(out, scenario, result, settings, command=[   # workers etc. change no number
         "crtsim", "run", str(args.scenario), "--replicates", str(scenario.replicates),
         "--seed", str(scenario.seed)])
@@ -242,6 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_run)
     _add_power_solve_report(sub)
+    from simulator.cli_allocate import add_allocate_parser
+    add_allocate_parser(sub)
     return parser
 
 

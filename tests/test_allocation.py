@@ -319,3 +319,18 @@ def test_matched_pairs_gives_every_team_the_same_chance():
     arms, probs = build_scheme(settings_for("matched_pairs"), covariates, 4,
                                rng=np.random.default_rng(0)).enumerate()
     np.testing.assert_allclose(probs @ arms, np.full(7, 4 / 7))
+
+
+@PROPERTY
+@given(k=st.integers(4, 15), seed=st.integers(0, 2**32 - 1))
+def test_matched_pairs_labels_split_every_pair_of_a_draw(k, seed):
+    rng = np.random.default_rng(seed)
+    cov = {"site": rng.choice(SITES, size=k), "team_type": rng.choice(TYPES, size=k),
+           "patients": rng.integers(1, 30, size=k).astype(float)}
+    scheme = build_scheme(settings_for("matched_pairs", strata=("site",)), cov, k // 2, rng=rng)
+    arm = scheme.draw(rng)
+    labels = scheme.pair_labels(arm)
+    assert sorted(Counter(labels[labels >= 0].tolist()).values()) == [2] * (k // 2)
+    assert int(np.sum(labels < 0)) == k % 2
+    for p in range(k // 2):
+        assert sorted(arm[labels == p].tolist()) == [0, 1]

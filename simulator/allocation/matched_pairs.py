@@ -116,3 +116,19 @@ class MatchedPairsScheme:
     def describe(self, arm: np.ndarray) -> dict:
         """Scalar diagnostics of the scheme."""
         return {"method": self.name, "n_pairs": self.n_pairs, "odd_team_out": int(self.odd)}
+
+    def pair_labels(self, arm: np.ndarray) -> np.ndarray:
+        """(K,) pair number 0..P-1 of each team in the allocation ``arm``, -1 for the odd team
+        out: neighbours in sorted order, skipping (odd K) the first sorted position whose
+        removal leaves every pair split between the arms (the pairs of any draw that gave
+        ``arm``; with odd K several left-out teams may give the same allocation)."""
+        sorted_arm = np.asarray(arm)[self.order]
+        for left_out in range(self.n_teams) if self.odd else [None]:
+            keep = np.arange(self.n_teams) if left_out is None else \
+                np.delete(np.arange(self.n_teams), left_out)
+            pairs = sorted_arm[keep].reshape(-1, 2)
+            if np.all(pairs[:, 0] != pairs[:, 1]):
+                labels = np.full(self.n_teams, -1)
+                labels[self.order[keep]] = np.arange(keep.size) // 2
+                return labels
+        raise ValueError("arm is not an allocation of this matched-pairs scheme")

@@ -10,7 +10,7 @@ from typing import Mapping, Protocol
 
 import numpy as np
 
-from simulator.allocation.constrained import constrained_scheme
+from simulator.allocation.constrained import constrained_scheme, cvcrand_scheme
 from simulator.allocation.covariates import check_covariates, level_codes, strata_codes
 from simulator.allocation.matched_pairs import MatchedPairsScheme, check_pairable, pairing_order
 from simulator.allocation.minimisation import MinimisationScheme
@@ -59,6 +59,9 @@ def build_scheme(settings: AllocationSettings, covariates: Mapping[str, np.ndarr
     if s.method == "minimisation":
         return MinimisationScheme(level_codes(covariates, s.strata), n,
                                   s.minimisation_probability, s.max_enumerate)
+    if s.balance_metric != "crtsim_l2":
+        return cvcrand_scheme(covariates, s.balance_on, n, s.constrained_fraction,
+                              s.max_enumerate, s.balance_metric, rng=rng)
     z, columns = balance_matrix(covariates, s.balance_on)
     return constrained_scheme(z, columns, n, s.constrained_fraction, s.max_enumerate, rng=rng)
 

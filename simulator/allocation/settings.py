@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 METHODS = ("simple", "stratified", "matched_pairs", "minimisation", "constrained")
+BALANCE_METRICS = ("crtsim_l2", "cvcrand_l2", "cvcrand_l1")
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ class AllocationSettings:
     max_enumerate:             largest allocation space listed in full (and the number of
                                candidates sampled by constrained randomisation otherwise)
     minimisation_probability:  chance of taking the imbalance-minimising arm, 0.5 <= p <= 1
+    balance_metric:            constrained score: crtsim_l2, or cvcrand's cvcrand_l2 /
+                               cvcrand_l1 (cvrall's coding, candidates and kept space; q < 1)
 
     Sequences are stored as tuples; every invalid field is reported in one ValueError.
     """
@@ -36,6 +39,7 @@ class AllocationSettings:
     constrained_fraction: float = 0.1
     max_enumerate: int = 100_000
     minimisation_probability: float = 0.8
+    balance_metric: str = "crtsim_l2"
 
     def __post_init__(self) -> None:
         for name in ("strata", "balance_on"):
@@ -56,6 +60,12 @@ def settings_problems(s: AllocationSettings) -> list[str]:
     if isinstance(s.max_enumerate, bool) or not isinstance(s.max_enumerate, (int, np.integer)) \
             or s.max_enumerate < 1:
         problems.append(f"max_enumerate={s.max_enumerate!r}: must be an integer >= 1")
+    if s.balance_metric not in BALANCE_METRICS:
+        problems.append(f"balance_metric={s.balance_metric!r}: "
+                        f"allowed {', '.join(BALANCE_METRICS)}")
+    elif s.balance_metric != "crtsim_l2" and not s.constrained_fraction < 1:
+        problems.append(f"constrained_fraction={s.constrained_fraction!r}: cvcrand's cutoff "
+                        "must be below 1")
     if not 0.5 <= s.minimisation_probability <= 1:
         problems.append(f"minimisation_probability={s.minimisation_probability!r}: "
                         "must be in [0.5, 1]")

@@ -97,6 +97,52 @@ def stage_one(trials: Sequence[ObservedTrial], terms, *, arm: bool = False):
     return a, means, n_dummies
 
 
+def pair_differences(a: Analysed, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(trial of each pair, intervention minus control value of each pair): pairs are the
+    teams sharing a stratum code (``a.level``) in a trial, kept when exactly two of them
+    were analysed, one in each arm (the odd team out, and a pair that lost a team, drop)."""
+    key = a.trial.astype(np.int64) * (int(a.level.max(initial=0)) + 1) + a.level
+    _, group, counts = np.unique(key, return_inverse=True, return_counts=True)
+    group = group.ravel()
+    is1 = a.arm == 1
+    n1 = np.bincount(group, is1, counts.size)
+    good = (counts == 2) & (n1 == 1)
+    d = np.bincount(group, np.where(is1, values, -values), counts.size)
+    first = np.zeros(counts.size, np.intp)
+    first[group[::-1]] = a.trial[::-1]
+    return first[good], d[good]
+
+
+def paired_t(pair_trial: np.ndarray, d: np.ndarray, R: int, df_lost,
+             alpha: float) -> EstimateArrays:
+    """One-sample t on the pair differences ``d`` of each of R trials: mean, SE sd/√P, on
+    P − 1 − ``df_lost`` df (covariates fitted at stage 1); fails with no df or zero spread."""
+    P = np.bincount(pair_trial, minlength=R).astype(float)
+    mean = np.bincount(pair_trial, d, R) / P
+    dev = d - mean[pair_trial]
+    sd = np.sqrt(np.bincount(pair_trial, dev * dev, R) / (P - 1))
+    scale = np.zeros(R)
+    np.maximum.at(scale, pair_trial, np.abs(d))
+    df = P - 1 - df_lost
+    ok = (P >= 2) & (df >= 1) & (sd > _ZERO_SD * (1.0 + scale))
+    return t_estimates(mean, sd / np.sqrt(P), df, alpha, ok)
+
+
+def _adjusted(trials: Sequence[ObservedTrial], terms, alpha: float) -> EstimateArrays:
+    """Stage 1 on ``terms``, then the two-sample t on team values (or, for trials
+    randomised in matched pairs adjusted for "strata", the paired t on pair differences of
+    the values adjusted for the other terms: Hayes & Moulton 2017, ch. 9)."""
+    R = len(trials)
+    paired = "strata" in terms and any(t.paired for t in trials)
+    stage_terms = tuple(t for t in terms if t != "strata") if paired else terms
+    a, means, n_dummies = stage_one(trials, stage_terms)
+    if not paired:
+        return two_sample_t(a.trial, a.arm, means[:, 0], R, n_dummies, alpha)
+    if not all(t.paired for t in trials):
+        raise ValueError("a batch must be all matched-pair trials or none")
+    return paired_t(*pair_differences(a, means[:, 0]), R, n_dummies, alpha)
+
+
 def cluster_summary_batch(trials: Sequence[ObservedTrial], *, alpha: float = 0.05,
                           adjusted: bool = True, adjust_for_strata: bool = True,
                           adjust_for=None) -> EstimateArrays:
@@ -109,8 +155,7 @@ def cluster_summary_batch(trials: Sequence[ObservedTrial], *, alpha: float = 0.0
         if not adjusted:
             a = analyse_teams(trials, with_baseline=False)
             return two_sample_t(a.trial, a.arm, a.ybar, R, np.zeros(R, np.intp), alpha)
-        a, means, n_dummies = stage_one(trials, resolve_adjustments(adjust_for, adjust_for_strata))
-        return two_sample_t(a.trial, a.arm, means[:, 0], R, n_dummies, alpha)
+        return _adjusted(trials, resolve_adjustments(adjust_for, adjust_for_strata), alpha)
 
 
 def cluster_summary(trial: ObservedTrial, *, alpha: float = 0.05, adjusted: bool = True,
@@ -120,10 +165,13 @@ def cluster_summary(trial: ObservedTrial, *, alpha: float = 0.05, adjusted: bool
 
     Unadjusted (``adjusted=False``; the adjustment arguments are then ignored): team means of
     follow-up scores, K − 2 df. Adjusted (default): team means of the stage-1 residuals
-    (module docstring) on the terms of ``adjust_for`` (names in ``inference.ADJUSTMENTS``;
+    (module docstring) on the terms of ``adjust_for`` (``inference.resolve_adjustments``;
     when None, baseline plus strata if ``adjust_for_strata``): the baseline score only when
-    asked for, factor dummies from ``inference.team_dummies`` (levels present among analysed
-    teams, first dropped, redundant columns dropped); K − 2 − (dummy columns) df. K counts
+    asked for, team-level columns from ``inference.team_dummies`` (factor levels present
+    among analysed teams, first dropped, redundant columns dropped; numeric covariates as
+    they are); K − 2 − (team-level columns) df. After matched-pair randomisation
+    (``trial.paired``) "strata" means the pairs: the paired t on the pairs' differences of
+    team values adjusted for the other terms, P − 1 − (their columns) df. K counts
     teams with at least one analysed patient; analysed = follow-up observed (and baseline
     recorded, when adjusting for it). Teams as randomised (ITT). Failure gives
     ``Estimate.failed()``; an unknown term raises ValueError.

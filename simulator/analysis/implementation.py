@@ -51,7 +51,7 @@ def subtrial(trial: ObservedTrial, teams: np.ndarray) -> ObservedTrial:
                          baseline=trial.baseline[patients], followup=trial.followup[patients],
                          strata=trial.strata[teams], participation=trial.participation[teams],
                          covariates={k: np.asarray(v)[teams] for k, v in trial.covariates.items()},
-                         scheme=None)
+                         scheme=None, strata_terms=trial.strata_terms)
 
 
 def implementation_split(trial: ObservedTrial, *, alpha: float = 0.05,

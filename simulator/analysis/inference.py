@@ -62,46 +62,68 @@ def stratum_dummies(codes: np.ndarray) -> np.ndarray:
     return (index[:, None] == np.arange(1, levels.size)[None, :]).astype(float)
 
 
-ADJUSTMENTS = ("baseline", "strata", "site", "team_type")
+STANDARD_ADJUSTMENTS = ("baseline", "strata", "site", "team_type", "patients", "staff")
 
 
 def resolve_adjustments(adjust_for, adjust_for_strata: bool = True) -> tuple[str, ...]:
-    """The adjustment terms in use: ``adjust_for`` checked against ``ADJUSTMENTS``, or, when
-    it is None, the historical default ("baseline", plus "strata" if ``adjust_for_strata``).
+    """The adjustment terms in use: ``adjust_for`` (``STANDARD_ADJUSTMENTS`` or the name of
+    any team covariate of the trial), or, when it is None, the historical default
+    ("baseline", plus "strata" if ``adjust_for_strata``).
 
-    Raises ValueError for an unknown name (a configuration error, not a failed fit).
+    Raises ValueError for a term that is not a name (a configuration error, not a failed
+    fit); a name the trial lacks raises when its columns are built (``team_columns``).
     """
     if adjust_for is None:
         return ("baseline", "strata") if adjust_for_strata else ("baseline",)
     terms = (adjust_for,) if isinstance(adjust_for, str) else tuple(adjust_for)
-    unknown = sorted(set(terms) - set(ADJUSTMENTS))
-    if unknown:
-        raise ValueError(f"adjust_for: unknown {unknown}; choose from {list(ADJUSTMENTS)}")
+    bad = [t for t in terms if not isinstance(t, str) or not t]
+    if bad:
+        raise ValueError(f"adjust_for: {bad} are not names; use {list(STANDARD_ADJUSTMENTS)} "
+                         "or team covariates")
     return terms
 
 
-def _factor_codes(trial: ObservedTrial, name: str) -> np.ndarray:
-    """(K,) codes of the team-level factor ``name``: trial.strata or trial.covariates[name]."""
+def expand_terms(trial: ObservedTrial, terms) -> tuple[str, ...]:
+    """The team-level terms among ``terms`` (baseline left out), "strata" replaced by the
+    design's own restriction when it is a set of covariates (``trial.strata_terms``:
+    constrained randomisation's balance covariates), repeats dropped."""
+    out = []
+    for name in (t for t in terms if t != "baseline"):
+        out += list(trial.strata_terms) if name == "strata" and trial.strata_terms else [name]
+    return tuple(dict.fromkeys(out))
+
+
+def _term_codes(trial: ObservedTrial, name: str) -> np.ndarray:
+    """(K,) values of the team-level term ``name``: trial.strata or trial.covariates[name]."""
     if name == "strata":
         return np.asarray(trial.strata)
     if name not in trial.covariates:
-        raise ValueError(f"adjust_for: {name!r} is not among the trial's covariates "
+        raise ValueError(f"adjust_for: unknown {name!r}, not among the trial's covariates "
                          f"{sorted(trial.covariates)}")
     return np.asarray(trial.covariates[name])
 
 
-def team_dummies(trial: ObservedTrial, teams: np.ndarray, terms) -> np.ndarray:
-    """(G, m) additive 0/1 dummies of the factor terms ("strata", "site", "team_type") among
-    ``terms``, for the analysed ``teams`` (ids into the trial's teams), in the order given.
+def _term_columns(values: np.ndarray) -> np.ndarray:
+    """A numeric term as its own column, a factor (strata codes, text) as drop-first dummies."""
+    if values.dtype.kind == "f":
+        return values[:, None].astype(float)
+    return stratum_dummies(values)
 
-    Each factor: one column per level present among ``teams``, first level dropped (as
-    ``stratum_dummies``). A column in the span of the intercept and the columns kept before
-    it is dropped (e.g. sites nested in strata). Collinearity with the arm is left in: then
-    the arm effect is confounded with the adjustment, and the fit fails.
+
+def team_dummies(trial: ObservedTrial, teams: np.ndarray, terms) -> np.ndarray:
+    """(G, m) team-level adjustment columns of the terms among ``terms`` (``expand_terms``)
+    for the analysed ``teams`` (ids into the trial's teams), in the order given.
+
+    A factor ("strata", "site", "team_type", a categorical covariate): one 0/1 column per
+    level present among ``teams``, first level dropped (as ``stratum_dummies``). A numeric
+    covariate ("patients", "staff", a numeric team covariate): its values. A column in the
+    span of the intercept and the columns kept before it is dropped (e.g. sites nested in
+    strata). Collinearity with the arm is left in: then the arm effect is confounded with the
+    adjustment, and the fit fails.
     """
     kept = np.ones((teams.size, 1))
-    for name in (t for t in terms if t != "baseline"):
-        for col in stratum_dummies(_factor_codes(trial, name)[teams]).T:
+    for name in expand_terms(trial, terms):
+        for col in _term_columns(_term_codes(trial, name)[teams]).T:
             trial_cols = np.column_stack([kept, col])
             if np.linalg.matrix_rank(trial_cols) == trial_cols.shape[1]:
                 kept = trial_cols
@@ -113,7 +135,7 @@ def ancova_design(trial: ObservedTrial, adjust_for_strata: bool = True, adjust_f
     """Complete cases, ITT: y, X = [1, arm, baseline?, factor dummies], team codes, team arms.
 
     Terms from ``resolve_adjustments``; the baseline score enters (and must be recorded for
-    a patient to be analysed) only when "baseline" is among them; factor dummies from
+    a patient to be analysed) only when "baseline" is among them; team-level columns from
     ``team_dummies``. Returns (y, X, groups, team_arm) with teams re-coded 0..G-1.
     """
     terms = resolve_adjustments(adjust_for, adjust_for_strata)

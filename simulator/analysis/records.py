@@ -38,11 +38,17 @@ class ObservedTrial:
     arm:           (K,) int, 1 = intervention, 0 = control
     baseline:      (n,) float, baseline outcome score
     followup:      (n,) float, follow-up score, nan when not observed (dropout, lost)
-    strata:        (K,) int, code of the allocation stratum of each team (all 0 if unstratified)
+    strata:        (K,) int, code of the allocation stratum of each team (all 0 if unstratified;
+                   the pair of each team after matched-pair randomisation, the odd team out
+                   alone in its own code)
     participation: (K,) float, recorded team participation score (measured implementation,
                    0 in control teams)
-    covariates:    team-level categorical covariates known at baseline, name -> (K,) array
-                   (e.g. "site", "team_type")
+    covariates:    team-level covariates known at baseline, name -> (K,) array: categorical
+                   (str: "site", "team_type", ...) or numeric (float: "patients", "staff", ...)
+    strata_terms:  the covariates that adjusting for "strata" means, when the design's
+                   restriction is not a stratum code: constrained randomisation's balance
+                   covariates; empty: the codes in ``strata``
+    paired:        ``strata`` holds matched pairs (the cluster-level analysis compares pairs)
     scheme:        the allocation scheme the trial used (``resample(rng, n)`` -> (n, K) arms,
                    ``enumerate()`` -> (arms, probabilities) or None), for randomisation tests
     """
@@ -55,6 +61,8 @@ class ObservedTrial:
     participation: np.ndarray
     covariates: Mapping[str, np.ndarray] = field(default_factory=dict)
     scheme: Any = None
+    strata_terms: tuple[str, ...] = ()
+    paired: bool = False
 
     @property
     def n_teams(self) -> int:

@@ -4,7 +4,8 @@ batched mixed-model and cluster-level analyses.
 One pass of segment sums over all patients of all trials (global team index) gives, per team
 with an analysed patient, n_j, ȳ_j and b̄_j; only the baseline varies within teams, so the
 pooled within-team cross-products are three numbers per trial (Wbb, Wby, Wyy). Team-level
-factor dummies (strata, site, team type) come from ``factor_dummies``. Trials are analysed in
+columns (factor dummies of strata, site, team type or categorical covariates; numeric
+covariates such as patients or staff) come from ``factor_dummies``. Trials are analysed in
 ``blocks`` of one dummy count and one randomised team count K, which is a trial's own padded
 width: which trials share a block never changes a trial's answer (row independence,
 ``analysis.linalg``).
@@ -104,12 +105,13 @@ def analyse_teams(trials: Sequence[ObservedTrial], with_baseline: bool) -> Analy
 
 def factor_dummies(trials: Sequence[ObservedTrial], a: Analysed, terms
                    ) -> tuple[np.ndarray, np.ndarray]:
-    """(per analysed team its 0/1 dummy columns, padded with zeros; dummy count per trial):
-    ``inference.team_dummies`` of the factor terms (strata, site, team type) among ``terms``,
-    over each trial's analysed teams. Strata alone, the engine's usual case, from the levels
-    at once (the same columns: drop-first dummies of the codes present)."""
+    """(per analysed team its team-level adjustment columns, padded with zeros; column count
+    per trial): ``inference.team_dummies`` of the team-level terms among ``terms`` (factor
+    dummies, numeric covariates), over each trial's analysed teams. Strata codes alone, the
+    engine's usual case, from the levels at once (the same columns: drop-first dummies of the
+    codes present)."""
     factors = [t for t in terms if t != "baseline"]
-    if factors == ["strata"]:
+    if factors == ["strata"] and not any(t.strata_terms for t in trials):
         n_dummies = np.maximum(a.n_levels - 1, 0)
         levels = np.arange(1, n_dummies.max(initial=0) + 1)
         return (a.level[:, None] == levels[None, :]).astype(float), n_dummies

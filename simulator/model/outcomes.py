@@ -1,7 +1,7 @@
 """Follow-up scores, the recorded participation score, and the replicate's true estimands.
 
 Model (DESIGN.md "Model specification"):
-  y0_ij = μ + τ_type + γ_L L_j + u*_j + r a_ij + sqrt(1−r²) e_ij,  u*_j = c u_j + sqrt(1−c²) v_j,
+  y0_ij = μ + τ_type + β·(c_j − c̄) + γ_L L_j + u*_j + r a_ij + sqrt(1−r²) e_ij,  u*_j = c u_j + sqrt(1−c²) v_j,
   v_j ~ N(0, ρσ²), e_ij ~ N(0, (1−ρ)σ²), j the team the patient was randomised with;
   Δ_ij = δ_full · g(E_ij);  y_ij = y0_ij + Δ_ij.
 Truth (the Inquiry, computed from the model, never from an estimator): ITT effect = mean Δ over
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulator.scenario.schema import Intervention, Outcome
-from simulator.model.world import World, type_effects
+from simulator.model.world import World, prognostic_effects
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ def untreated_followup(world: World, outcome: Outcome, rng: np.random.Generator)
     v = rng.normal(0.0, np.sqrt(rho) * sd, size=world.n_teams)
     team_followup = c * world.team_effect + np.sqrt(1.0 - c**2) * v
     e = rng.normal(0.0, np.sqrt(1.0 - rho) * sd, size=world.patient_team.shape[0])
-    team_mean = outcome.mean + type_effects(world.team_type, outcome) \
+    team_mean = outcome.mean + prognostic_effects(world.team_type, world.team_covariates, outcome) \
         + outcome.leadership_effect * world.leadership + team_followup
     return team_mean[world.patient_team] + r * world.patient_deviation + np.sqrt(1.0 - r**2) * e
 

@@ -18,11 +18,11 @@ from simulator.analysis.records import ObservedTrial
 from simulator.model.dropout import draw_dropout
 from simulator.model.outcomes import Outcomes, draw_outcomes
 from simulator.scenario.schema import Scenario
+from simulator.scenario.team_checks import used_columns
 from simulator.model.timeline import Event, TimelineHistory, run_timeline
 from simulator.model.world import World, build_world
 
 ANALYSED, DROPPED, LOST = "analysed", "dropout", "lost"
-STRATIFIED_METHODS = ("stratified", "minimisation", "matched_pairs")
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,8 @@ def allocation_settings(scenario: Scenario) -> AllocationSettings:
     return AllocationSettings(method=a.method, strata=tuple(a.strata), balance_on=tuple(a.balance_on),
                               constrained_fraction=a.constrained_fraction,
                               max_enumerate=a.max_enumerate,
-                              minimisation_probability=a.minimisation_probability)
+                              minimisation_probability=a.minimisation_probability,
+                              balance_metric=a.balance_metric)
 
 
 def patient_status(dropout_month: np.ndarray, lost_month: np.ndarray) -> np.ndarray:
@@ -70,6 +71,21 @@ def _standardised_driver(scenario: Scenario, world: World, outcomes: Outcomes) -
     return (score - scenario.outcome.mean) / scenario.outcome.sd
 
 
+def design_restriction(scenario, world, allocation) -> tuple[np.ndarray, tuple[str, ...], bool]:
+    """What "strata" means in the analysis (issue 12): (stratum codes, covariates standing
+    for the strata, paired). Stratified and minimisation: the strata factors' combinations;
+    matched pairs: the pairs of the draw (the odd team out in a code of its own), paired;
+    constrained: the balance covariates; simple: none."""
+    a, k = scenario.allocation, world.n_teams
+    if a.method in ("stratified", "minimisation"):
+        return strata_codes(world.covariates(), tuple(a.strata)), (), False
+    if a.method == "matched_pairs":
+        labels = allocation.scheme.pair_labels(allocation.arm)
+        return np.where(labels >= 0, labels, k).astype(np.int64), (), True
+    terms = tuple(a.balance_on) if a.method == "constrained" else ()
+    return np.zeros(k, dtype=int), terms, False
+
+
 def analysed_team(scenario, world, history) -> np.ndarray:
     """(n,) team index of each patient in the analysis: as randomised (ITT, the default), or
     with ``analysis.cluster: final`` the team at follow-up (after merges and transfers; patients
@@ -81,17 +97,13 @@ def analysed_team(scenario, world, history) -> np.ndarray:
 
 
 def observed_trial(scenario, world, allocation, outcomes, status, team=None) -> ObservedTrial:
-    cov = world.covariates()
-    strata_names = tuple(scenario.allocation.strata) \
-        if scenario.allocation.method in STRATIFIED_METHODS else ()
-    strata = strata_codes(cov, strata_names) if strata_names else np.zeros(world.n_teams, dtype=int)
+    strata, strata_terms, paired = design_restriction(scenario, world, allocation)
     followup = np.where(status == ANALYSED, outcomes.followup, np.nan)
     return ObservedTrial(team=world.patient_team if team is None else team,
                          arm=allocation.arm.astype(int),
                          baseline=world.baseline, followup=followup, strata=strata,
-                         participation=outcomes.participation,
-                         covariates={"site": world.site, "team_type": world.team_type},
-                         scheme=allocation.scheme)
+                         participation=outcomes.participation, covariates=world.covariates(),
+                         scheme=allocation.scheme, strata_terms=strata_terms, paired=paired)
 
 
 def _count(flags: np.ndarray) -> int:
@@ -99,7 +111,7 @@ def _count(flags: np.ndarray) -> int:
     return int(np.count_nonzero(flags))
 
 
-def diagnostics(world, allocation, history, status, outcomes) -> dict:
+def diagnostics(world, allocation, history, status, outcomes, used=frozenset()) -> dict:
     # Contamination as count / size: the same IEEE division as bool .mean().
     arm = allocation.arm
     analysed = status == ANALYSED
@@ -123,7 +135,7 @@ def diagnostics(world, allocation, history, status, outcomes) -> dict:
         if surviving_int.any() else float("nan"),
         "contamination": count(crossed) / crossed.size if crossed.size else float(crossed.mean()),
     }
-    out.update(balance_diagnostics(world.covariates(), arm))
+    out.update(balance_diagnostics(balance_covariates(world, used), arm))
     out.update(arm_flow_counts(world, arm, history, status))
     out.update(services_diagnostics(world, arm, history))
     return out
@@ -156,6 +168,13 @@ def arm_flow_counts(world, arm, history, status) -> dict:
     names = FLOW_COUNTS[:2] + FLOW_COUNTS[8:] + FLOW_COUNTS[2:8]
     return {f"{k}_{arm}": v for k, row in zip(names, np.rint(sums).astype(int).tolist())
             for arm, v in zip(("int", "ctl"), row)}
+
+
+def balance_covariates(world: World, used: frozenset[str]) -> dict[str, np.ndarray]:
+    """Site, type, patients, staff and the team covariates the scenario uses: the columns
+    whose chance imbalance the diagnostics report."""
+    return {k: v for k, v in world.covariates().items()
+            if k in ("site", "team_type", "patients", "staff") or k in used}
 
 
 def services_diagnostics(world, arm, history) -> dict:
@@ -225,5 +244,5 @@ def simulate_replicate(scenario: Scenario, rng: Streams, *,
         trial = observed_trial(scenario, world, allocation, outcomes, status,
                                analysed_team(scenario, world, history))
     with timed("diagnostics"):
-        diag = diagnostics(world, allocation, history, status, outcomes)
+        diag = diagnostics(world, allocation, history, status, outcomes, used_columns(scenario))
     return Replicate(world, allocation, history, outcomes, dropout_month, status, trial, diag)

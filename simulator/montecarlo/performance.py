@@ -120,9 +120,14 @@ def _model_se(se: np.ndarray, empse: float) -> dict[str, float]:
     }
 
 
-def _usable(estimate: np.ndarray, se: np.ndarray, converged: np.ndarray) -> np.ndarray:
+def usable(estimate: np.ndarray, se: np.ndarray, converged: np.ndarray) -> np.ndarray:
     """Replicates that count: converged, with finite estimate and SE."""
     return converged.astype(bool) & np.isfinite(estimate) & np.isfinite(se)
+
+
+def rejections(keep: np.ndarray, p_value: np.ndarray, alpha: float) -> np.ndarray:
+    """(N,) bool: usable and p < alpha (a nan p-value, or a failed fit, is no rejection)."""
+    return keep & (np.nan_to_num(p_value.astype(float), nan=1.0) < alpha)
 
 
 def _as_arrays(*columns) -> list[np.ndarray]:
@@ -144,13 +149,13 @@ def performance(estimate, se, ci_low, ci_high, p_value, converged, *,
     """
     estimate, se, ci_low, ci_high, p_value, converged = _as_arrays(
         estimate, se, ci_low, ci_high, p_value, converged)
-    keep = _usable(estimate.astype(float), se.astype(float), converged)
+    keep = usable(estimate.astype(float), se.astype(float), converged)
     t, s = estimate[keep].astype(float), se[keep].astype(float)
     covered = (ci_low[keep] <= true_value) & (true_value <= ci_high[keep])
     coverage, coverage_mcse = _proportion_with_mcse(covered)
     if not np.isfinite(true_value):
         coverage = coverage_mcse = NAN
-    rejects = keep & (np.nan_to_num(p_value.astype(float), nan=1.0) < alpha)
+    rejects = rejections(keep, p_value, alpha)
     rejection, rejection_mcse = _proportion_with_mcse(rejects[keep])
     rejection_all, rejection_all_mcse = _proportion_with_mcse(rejects)
     spread = _bias_and_empse(t, true_value)

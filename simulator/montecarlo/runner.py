@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +14,8 @@ from simulator.montecarlo.engine import replicate_columns, run_unit, work_units
 from simulator.scenario.schema import Scenario
 from simulator.scenario.files import design_points
 from simulator.montecarlo.store import ChunkStore
-from simulator.montecarlo.summary import columns_from_rows, summarise
+from simulator.montecarlo.comparisons import compare_points
+from simulator.montecarlo.summary import NUMERIC, columns_from_rows, summarise
 from simulator.montecarlo.executors import results
 
 DEFAULT_CHUNK = 25
@@ -39,11 +40,13 @@ class RunResult:
     seconds: float
     computed_replicates: int
     total_replicates: int
+    comparisons: list[dict] = field(default_factory=list)   # comparisons.csv rows
 
 
 def _read_all(store: ChunkStore, units, header) -> dict:
     """Parse chunk by chunk into arrays, so memory holds numbers, not text rows."""
-    parts = [columns_from_rows(header, store.read(u)) for u in units]
+    names = ("design_point", "replicate", "estimator", *NUMERIC)
+    parts = [columns_from_rows(header, store.read(u), names) for u in units]
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
@@ -69,5 +72,6 @@ def run_scenario(scenario: Scenario, settings: RunSettings) -> RunResult:
     targets = {p.label: ESTIMATORS[p.estimator].target
                for point in points for p in analysis_plan(point.scenario.analysis)}
     summary = summarise(data, points, estimators, alpha_of, targets)
+    comparisons = compare_points(data, points, scenario.sweep, estimators, alpha_of)
     return RunResult(summary, list(points[0].swept), data, time.perf_counter() - start,
-                     total, len(points) * scenario.replicates)
+                     total, len(points) * scenario.replicates, comparisons)

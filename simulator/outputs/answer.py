@@ -118,7 +118,9 @@ def answer(scenario: Scenario, summary: list[dict]) -> Answer:
                                _closed_form_teams(p.scenario, plan[0].estimator, cache, notes)))
     unreached = [f"closed form{' at ' + _where(a.swept) if a.swept else ''}: {TARGET:.0%} power "
                  "is not reached with any number of teams" for a in out if a.teams_needed is None]
-    found = _warnings(points, summary, scenario) + _allocation_warnings(points) + unreached
+    from simulator.planning.design_checks import design_warnings
+    found = (_warnings(points, summary, scenario) + _allocation_warnings(points)
+             + design_warnings(points) + unreached)
     return Answer(primary, chosen_point(points, summary, primary).index, tuple(out),
                   tuple(found + sorted(set(notes))))
 

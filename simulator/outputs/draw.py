@@ -1,4 +1,6 @@
-"""``crtsim draw``: one replicate written out as tables a person can read (patients, teams, events)."""
+"""``crtsim draw``: one replicate written out as tables a person can read (patients, teams, events).
+
+Teams appear by name: a team list's names, else the team numbers 0..K-1."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,11 +15,12 @@ STATUS_WHY = {"analysed": "", "dropout": "dropout", "lost": "team disbanded, not
 
 def patients_table(rep: Replicate) -> dict[str, list]:
     w, h = rep.world, rep.history
+    names = w.team_names.tolist()
     observed = rep.status == "analysed"
     return {
         "patient": list(range(w.patient_team.size)),
-        "team_baseline": w.patient_team.tolist(),
-        "team_followup": [int(t) if t >= 0 else None for t in h.final_team],
+        "team_baseline": [names[t] for t in w.patient_team.tolist()],
+        "team_followup": [names[t] if t >= 0 else None for t in h.final_team.tolist()],
         "arm": rep.arm[w.patient_team].tolist(),
         "baseline": w.baseline.tolist(),
         "exposure": h.exposure.tolist(),
@@ -44,12 +47,13 @@ def patient_merges(rep: Replicate) -> dict[str, list]:
 def teams_table(rep: Replicate) -> dict[str, list]:
     w, h = rep.world, rep.history
     return {
-        "team": list(range(w.n_teams)),
+        "team": w.team_names.tolist(),
         "site": w.site.tolist(),
         "team_type": w.team_type.tolist(),
         "patients": w.patients.tolist(),
         "staff": w.staff.tolist(),
         "leadership": w.leadership.tolist(),
+        **{name: column.tolist() for name, column in w.team_covariates.items()},
         "arm": rep.arm.astype(int).tolist(),
         "fidelity_followup": h.fidelity_at_followup.tolist(),
         "mean_fidelity": h.team_dose.tolist(),
@@ -65,11 +69,12 @@ def teams_table(rep: Replicate) -> dict[str, list]:
 
 
 def events_table(rep: Replicate) -> dict[str, list]:
-    events = rep.events()
+    events, names = rep.events(), rep.world.team_names.tolist()
     return {"month": [e.month for e in events], "kind": [e.kind for e in events],
-            "team": [e.team for e in events],
+            "team": [names[e.team] if e.team >= 0 else None for e in events],
             "subject": [e.subject if e.subject >= 0 else None for e in events],
-            "value": [e.value if e.value >= 0 else None for e in events]}
+            "value": [(names[e.value] if e.kind == "transfer" else e.value)
+                      if e.value >= 0 else None for e in events]}
 
 
 def write_replicate(rep: Replicate, out_dir: str | Path, *, label: str = "") -> list[Path]:

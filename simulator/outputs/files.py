@@ -59,6 +59,15 @@ def csv_text(header: Sequence[str], rows: Iterable[Sequence]) -> str:
     return buf.getvalue()
 
 
+def json_safe(value):
+    """A JSON-ready copy of ``value``: NaN and infinities become None (null), recursively."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
 def write_columns(path: str | Path, columns: Mapping[str, Sequence]) -> Path:
     """Write equal-length columns as a CSV file, atomically."""
     header = list(columns)

@@ -79,7 +79,9 @@ def design_sentences(s: Scenario) -> str:
     t = s.trial
     n_int = intervention_count(t.teams, t.intervention_share)
     m = t.patients_per_team
-    return (f"The trial randomises {t.teams} teams {src(s, 'trial.teams')}, {n_int} to the "
+    listed = f" listed in {t.teams_file or 'the scenario'} (`trial.teams_file`)" \
+        if t.team_list is not None else ""
+    return (f"The trial randomises {t.teams} teams{listed} {src(s, 'trial.teams')}, {n_int} to the "
             f"intervention and {t.teams - n_int} to control {src(s, 'trial.intervention_share')}, "
             f"by {_allocation(s)}. Teams recruit a mean of {num(m.mean)} patients each "
             f"{src(s, 'trial.patients_per_team.mean')}, with a coefficient of variation of team "
@@ -99,6 +101,9 @@ def outcome_sentences(s: Scenario) -> str:
             f"{src(s, 'outcome.cluster_autocorrelation')}.")
     if o.team_type_effects:
         text += f" Team types shift the mean score {src(s, 'outcome.team_type_effects')}."
+    if o.covariate_effects:
+        text += (" Team covariates shift the mean score per unit (centred at the teams' mean) "
+                 f"{src(s, 'outcome.covariate_effects')}.")
     if o.leadership_effect:
         text += (f" Team leadership shifts the follow-up score by {num(o.leadership_effect)} "
                  f"points per SD {src(s, 'outcome.leadership_effect')}.")
@@ -175,11 +180,19 @@ def attrition_sentences(s: Scenario) -> str:
     return text + "."
 
 
+RESTRICTION = {"stratified": "the allocation strata", "minimisation": "the allocation strata",
+               "matched_pairs": "the matched pairs (pair fixed effects)"}
+
+
 def _covariates(s: Scenario, adjust_for) -> str:
     names = ["the baseline score"] if "baseline" in adjust_for else []
-    if "strata" in adjust_for and s.allocation.method in STRATIFIED:
-        names.append("the allocation strata")
-    names += [n.replace("_", " ") for n in adjust_for if n in ("site", "team_type")]
+    method = s.allocation.method
+    if "strata" in adjust_for and method in RESTRICTION:
+        names.append(RESTRICTION[method])
+    elif "strata" in adjust_for and method == "constrained":
+        names.append("the covariates balanced by the allocation "
+                     f"({', '.join(s.allocation.balance_on)})")
+    names += [n.replace("_", " ") for n in adjust_for if n not in ("baseline", "strata")]
     return ", ".join(names) or "nothing"
 
 

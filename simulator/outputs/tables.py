@@ -6,9 +6,12 @@ import platform
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from simulator.outputs.files import csv_text, fixed_width, format_cell, write_atomic
+from simulator.outputs.files import csv_text, fixed_width, format_cell, json_safe, write_atomic
 from simulator.scenario.schema import Scenario
 from simulator.montecarlo.store import code_hash
+from simulator.planning.design_checks import design_record
+from simulator.scenario.files import design_points
+from simulator.montecarlo.comparisons import comparison_columns
 from simulator.montecarlo.summary import summary_columns
 
 
@@ -27,6 +30,14 @@ def write_summary(out_dir: Path, summary: list[dict], swept_keys: list[str]) -> 
     header = summary_columns(swept_keys)
     return write_atomic(out_dir / "summary.csv",
                         csv_text(header, ([row.get(h) for h in header] for row in summary)))
+
+
+def write_comparisons(out_dir: Path, rows: list[dict], swept_keys: list[str]) -> Path:
+    """comparisons.csv: paired differences between design points (``montecarlo.comparisons``);
+    the header alone when nothing is swept."""
+    header = comparison_columns(swept_keys)
+    return write_atomic(out_dir / "comparisons.csv",
+                        csv_text(header, ([row.get(h) for h in header] for row in rows)))
 
 
 def write_run_json(out_dir: Path, scenario: Scenario, result, settings,
@@ -48,8 +59,10 @@ def write_run_json(out_dir: Path, scenario: Scenario, result, settings,
         "replicates_per_second": round(result.computed_replicates / result.seconds, 2)
         if result.seconds > 0 else None,
         "command": command,
+        "design": design_record(design_points(scenario)),
     }
-    return write_atomic(out_dir / "run.json", json.dumps(info, indent=2) + "\n")
+    return write_atomic(out_dir / "run.json", json.dumps(json_safe(info), indent=2) + "\n")
+
 
 
 TABLE_COLUMNS = {"teams_int": "teams int", "teams_ctl": "teams ctl", "teams_per_arm": "k",

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from simulator.scenario.schema import Scenario, check_consistency
+from simulator.scenario.teams import resolve_team_file
 
 
 class ScenarioError(Exception):
@@ -71,16 +72,22 @@ def _format_pydantic(err: ValidationError) -> list[str]:
     return lines
 
 
-def parse_scenario(data: Any, source: str = "<scenario>") -> Scenario:
-    """Validate a plain mapping (as read from YAML) into a Scenario, or raise ScenarioError."""
+def parse_scenario(data: Any, source: str = "<scenario>", *, base_dir: str | Path | None = None,
+                   problems: tuple[str, ...] = ()) -> Scenario:
+    """Validate a plain mapping (as read from YAML) into a Scenario, or raise ScenarioError.
+
+    ``trial.teams_file`` is read relative to ``base_dir`` (default: the working folder) into
+    ``trial.team_list``; ``problems`` found by the caller are reported with the others."""
     if not isinstance(data, dict):
         kind = "empty" if data is None else f"a {type(data).__name__}"
         raise ScenarioError(source, [f"the file is {kind}; a scenario is a mapping with at least `name:`"])
+    data, file_problems = resolve_team_file(data, Path(base_dir) if base_dir else Path.cwd())
+    problems = [*problems, *file_problems]
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as err:
-        raise ScenarioError(source, _format_pydantic(err)) from None
-    problems = [f"{p}: {_describe(v)} -- {msg}" for p, v, msg in check_consistency(scenario)]
+        raise ScenarioError(source, problems + _format_pydantic(err)) from None
+    problems += [f"{p}: {_describe(v)} -- {msg}" for p, v, msg in check_consistency(scenario)]
     problems += _sweep_problems(scenario, data)
     problems += _prior_problems(scenario)
     if problems:
@@ -109,7 +116,16 @@ def load_scenario(path: str | Path) -> Scenario:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise ScenarioError(source, [f"not valid YAML: {err}".replace("\n", " ")]) from None
-    return parse_scenario(data, source)
+    return parse_scenario(data, source, base_dir=path.parent, problems=_both_lists(data))
+
+
+def _both_lists(data: Any) -> tuple[str, ...]:
+    """A file may give its teams as a file or inline, not both."""
+    trial = data.get("trial") if isinstance(data, dict) else None
+    if isinstance(trial, dict) and trial.get("teams_file") is not None \
+            and trial.get("team_list") is not None:
+        return ("trial.teams_file, trial.team_list: give the teams in a file or inline, not both",)
+    return ()
 
 
 def set_dotted(data: dict, dotted: str, value: Any) -> dict:
@@ -129,7 +145,7 @@ def _known_path(dotted: str) -> bool:
     """A sweep key names a leaf parameter (or one entry of a share/effect mapping)."""
     model: type[BaseModel] = Scenario
     parts = dotted.split(".")
-    if parts[0] in ("name", "sweep"):
+    if parts[0] in ("name", "sweep") or dotted in ("trial.teams_file", "trial.team_list"):
         return False
     for i, part in enumerate(parts):
         field = model.model_fields.get(part)
@@ -153,7 +169,10 @@ def _sweep_problems(scenario: Scenario, data: dict) -> list[str]:
         return []
     problems = []
     for key, values in scenario.sweep.items():
-        if not _known_path(key):
+        if key in ("trial.teams_file", "trial.team_list"):
+            problems.append(f"sweep.{key}: a team list cannot be swept; write one scenario "
+                            "file per list")
+        elif not _known_path(key):
             problems.append(f"sweep.{key}: unknown parameter; use a dotted key such as trial.teams")
         elif len(values) == 0:
             problems.append(f"sweep.{key}: empty list; give at least one value")

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_serializer, model_validator
 
-from simulator.scenario.counts import category_counts, intervention_count
+from simulator.scenario.counts import intervention_count
 from simulator.scenario.priors import Prior
 from simulator.scenario.services import attrition_from_rate, services_problems
+from simulator.scenario.team_checks import team_list_problems
+from simulator.scenario.teams import TeamTable, fill_from_team_list, parse_table
+from simulator.scenario.trial_checks import disbanding_problems, shares_problems
 
 
 class Section(BaseModel):
@@ -41,6 +44,20 @@ class Trial(Section):
     patients_per_team: PatientsPerTeam = PatientsPerTeam()
     staff_per_team: StaffPerTeam = StaffPerTeam()
     months: float = Field(12.0, gt=0, le=120, description="baseline to follow-up, months")
+    teams_file: Optional[str] = Field(
+        None, max_length=1000, description="CSV of the trial's teams, beside the scenario file")
+    team_list: Optional[tuple[dict[str, str], ...]] = Field(
+        None, max_length=10_000, description="the trial's teams inline (or read from teams_file)")
+    _table: Optional[TeamTable] = PrivateAttr(None)
+
+    def model_post_init(self, context: Any) -> None:
+        if self.team_list is not None:
+            self._table = parse_table(self.team_list)
+
+    @property
+    def team_table(self) -> Optional[TeamTable]:
+        """The team list, typed (``scenario.teams.TeamTable``); None without one."""
+        return self._table
 
 
 # Applied only to the types a scenario has (``Scenario._default_effects_for_listed_types``).
@@ -57,6 +74,8 @@ class Outcome(Section):
     team_type_effects: dict[str, Annotated[float, Field(ge=-1e6, le=1e6)]] = dict(
         DEFAULT_TEAM_TYPE_EFFECTS)
     leadership_effect: float = Field(0.0, ge=-1e6, le=1e6, description="outcome points per SD of team leadership")
+    covariate_effects: dict[str, Annotated[float, Field(ge=-1e6, le=1e6)]] = Field(
+        {}, description="points per unit of a numeric team-list covariate (centred at its mean)")
 
 
 class Intervention(Section):
@@ -134,17 +153,20 @@ TEAM_ATTRIBUTES = ("site", "team_type", "patients", "staff")
 
 class Allocation(Section):
     method: AllocationMethod = "simple"
-    strata: tuple[Literal["site", "team_type"], ...] = ("site",)
-    balance_on: tuple[Literal["site", "team_type", "patients", "staff"], ...] = (
-        "site", "team_type", "patients")
+    strata: tuple[str, ...] = Field(("site",), max_length=100,
+                                    description="site, team_type or categorical team covariates")
+    balance_on: tuple[str, ...] = Field(("site", "team_type", "patients"), max_length=100,
+                                        description="site, team_type, patients, staff or team covariates")
     constrained_fraction: float = Field(0.1, gt=0, le=1)
     max_enumerate: int = Field(100_000, ge=10, le=5_000_000)
     minimisation_probability: float = Field(0.8, ge=0.5, le=1)
+    balance_metric: Literal["crtsim_l2", "cvcrand_l2", "cvcrand_l1"] = Field(
+        "crtsim_l2", description="constrained score: crtsim's, or cvcrand's l2 / l1 (cvrall)")
 
 
 EstimatorName = Literal["mixed_ancova", "cluster_summary", "cluster_means", "individual_ttest",
                         "gee_robust", "permutation", "implementation_split", "cace_iv"]
-Adjustment = Literal["baseline", "strata", "site", "team_type"]
+Adjustment = str   # baseline, strata, site, team_type, patients, staff or a team covariate
 DfMethod = Literal["between_within", "satterthwaite", "kenward_roger"]
 GeeCorrection = Literal["none", "kauermann_carroll", "mancl_derouen"]
 
@@ -162,7 +184,8 @@ class Analysis(Section):
     alpha: float = Field(0.05, gt=0, lt=1)
     estimators: tuple[str, ...] = ("mixed_ancova", "cluster_summary")
     adjust_for: tuple[Adjustment, ...] = Field(
-        ("baseline", "strata"), description="covariates in the analysis model; strata = allocation strata")
+        ("baseline", "strata"), max_length=100,
+        description="covariates in the analysis model; strata = the design's own restriction")
     df_method: DfMethod = "satterthwaite"
     gee_correction: GeeCorrection = "mancl_derouen"
     permutations: int = Field(500, ge=19, le=100_000)
@@ -214,7 +237,9 @@ class Scenario(Section):
     @classmethod
     def _default_effects_for_listed_types(cls, data: Any) -> Any:
         """Unless the file gives ``outcome.team_type_effects``, the default effects apply to
-        the team types the trial has; effects the user wrote are checked as written."""
+        the team types the trial has (a team list's types included); effects the user wrote
+        are checked as written."""
+        data = fill_from_team_list(data)
         if not isinstance(data, dict):
             return data
         outcome, trial = data.get("outcome", {}), data.get("trial", {})
@@ -231,25 +256,18 @@ class Scenario(Section):
         return attrition_from_rate(data)
 
 
-def _shares_problems(path: str, shares: dict[str, float]) -> list[tuple[str, object, str]]:
-    if not shares:
-        return [(path, shares, "must name at least one category")]
-    bad = [(f"{path}.{k}", v, "share must be in [0, 1]") for k, v in shares.items() if not 0 <= v <= 1]
-    total = sum(shares.values())
-    if abs(total - 1.0) > 1e-6:
-        bad.append((path, shares, f"shares sum to {total:g}; they must sum to 1"))
-    return bad
-
-
 def check_consistency(s: Scenario) -> list[tuple[str, object, str]]:
     """Cross-field checks; each problem is (dotted path, value, what is allowed)."""
-    problems = _shares_problems("trial.sites", s.trial.sites)
-    problems += _shares_problems("trial.team_types", s.trial.team_types)
+    problems = shares_problems("trial.sites", s.trial.sites)
+    problems += shares_problems("trial.team_types", s.trial.team_types)
     k = s.trial.teams
     n_int = intervention_count(k, s.trial.intervention_share)
     if min(n_int, k - n_int) < 2:
         problems.append(("trial.intervention_share", s.trial.intervention_share,
                          f"gives {n_int} of {k} teams in the intervention arm; each arm needs >= 2 teams"))
+    if s.allocation.balance_metric != "crtsim_l2" and s.allocation.constrained_fraction >= 1:
+        problems.append(("allocation.constrained_fraction", s.allocation.constrained_fraction,
+                         f"{s.allocation.balance_metric} keeps round(q M) allocations: q must be below 1"))
     if s.allocation.method == "matched_pairs" and n_int not in (k // 2, (k + 1) // 2):
         problems.append(("allocation.method", "matched_pairs",
                          f"needs about half the teams in each arm; trial.intervention_share "
@@ -267,27 +285,8 @@ def check_consistency(s: Scenario) -> list[tuple[str, object, str]]:
         problems.append(("intervention.sessions_to_train", s.intervention.sessions_to_train,
                          f"more than the {len(s.intervention.session_months)} sessions scheduled "
                          "and no refreshers: nobody could be trained"))
-    problems += _disbanding_problems(s)
+    problems += disbanding_problems(s)
     problems += _analysis_problems(s.analysis)
     problems += services_problems(s, n_int)
+    problems += team_list_problems(s)
     return problems
-
-
-def _disbanding_problems(s: Scenario) -> list[tuple[str, object, str]]:
-    """Scheduled disbanding must leave >= 1 team per arm in every site (largest-remainder counts)."""
-    out = []
-    for i, ev in enumerate(s.reconfiguration.scheduled):
-        if ev.month >= s.trial.months:
-            out.append((f"reconfiguration.scheduled[{i}].month", ev.month,
-                        f"not before follow-up (trial.months = {s.trial.months:g})"))
-    total = sum(ev.teams for ev in s.reconfiguration.scheduled)
-    if total:
-        per_site = category_counts(s.trial.teams, s.trial.sites) if not _shares_problems(
-            "", s.trial.sites) else {}
-        smallest = min(per_site.values(), default=0)
-        if per_site and smallest - total < 2:
-            out.append(("reconfiguration.scheduled", total,
-                        f"{total} teams disbanded could leave a site ({smallest} teams in the "
-                        "smallest) without a team in each arm; at most "
-                        f"{max(smallest - 2, 0)} allowed"))
-    return out
