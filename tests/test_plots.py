@@ -136,3 +136,24 @@ def test_power_is_over_all_trials_and_failures_are_named():
     assert list(line.get_ydata()) == [0.8, 0.8 * 80 / 100]
     assert [t.get_text() for t in ax.texts] == ["20 failed"]
     assert "all trials" in ax.get_ylabel()
+
+
+def test_comparisons_plot_shows_paired_and_unpaired_mcse_bars():
+    from simulator.outputs.comparison_plot import plot_comparisons
+
+    rows = [{"allocation.method": m, "compared_on": "allocation.method", "reference_value": "simple",
+             "estimator": "mixed_ancova", "estimand": estimand, "rejection_all_diff": d,
+             "rejection_all_diff_mcse": 0.01, "rejection_all_diff_mcse_unpaired": 0.02}
+            for m, d in (("stratified", 0.03), ("constrained", -0.01))
+            for estimand in ("itt", "efficacy")]
+    fig = plot_comparisons(rows, ["allocation.method"])
+    (ax,) = _visible(fig)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["mixed_ancova: allocation.method = stratified vs simple",
+                      "mixed_ancova: allocation.method = constrained vs simple"]
+    bars = [c for c in ax.containers]
+    assert len(bars) == 2      # unpaired (light) and paired (dark) error bars
+    paired = bars[1].lines[2][0].get_segments()
+    assert [tuple(np.round(s[:, 0], 6)) for s in paired] == [
+        (round(0.03 - 0.0196, 6), round(0.03 + 0.0196, 6)),
+        (round(-0.01 - 0.0196, 6), round(-0.01 + 0.0196, 6))]

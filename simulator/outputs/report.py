@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from simulator.outputs.comparison_plot import draw_comparisons
 from simulator.outputs.files import parse_cell, read_csv, write_atomic
 from simulator.outputs.report_html import page
 from simulator.scenario.schema import Scenario
@@ -78,7 +79,8 @@ def draw_plots(out_dir: Path, scenario: Scenario, summary: list[dict], swept_key
         save_figure(plot_balance(balance, title=f"{name}: chance imbalance between arms at "
                                  "baseline, per design point"), out[3])
     return [p for p in out if p.exists()] + draw_flow(Path(out_dir), scenario, summary) \
-        + _assurance_plot(Path(out_dir), scenario, summary)
+        + _assurance_plot(Path(out_dir), scenario, summary) \
+        + draw_comparisons(Path(out_dir), swept_keys)
 
 
 def _assurance_plot(out_dir: Path, scenario: Scenario, summary: list[dict]) -> list[Path]:
