@@ -44,7 +44,8 @@ def test_run_writes_a_self_contained_report(run_dir):
     assert "http://" not in html and "https://" not in html
     assert "<script" not in html
     images = re.findall(r'<img [^>]*src="([^"]+)"', html)
-    assert len(images) == 5 and all(src.startswith("data:image/png;base64,") for src in images)
+    # power, bias, timeline, balance, flow and (a sweep) the paired comparisons
+    assert len(images) == 6 and all(src.startswith("data:image/png;base64,") for src in images)
     assert (out / "balance.png").exists()
     assert (out / "flow.png").exists() and (out / "flow.svg").exists()
     for needle in ("Derived quantities", "closed-form power", "Run provenance",
@@ -81,7 +82,8 @@ def test_rebuild_without_timeline_omits_it(run_dir):
     (out / "timeline.png").unlink()
     assert main(["report", str(out)]) == 0
     html = (out / "report.html").read_text(encoding="utf-8")
-    assert len(re.findall(r"data:image/png;base64,", html)) == 4   # flow, power, bias, balance
+    # flow, power, bias, balance and the paired comparisons; no timeline
+    assert len(re.findall(r"data:image/png;base64,", html)) == 5
     assert not (out / "timeline.png").exists()
 
 
