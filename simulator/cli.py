@@ -75,8 +75,8 @@ def cmd_draw(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from simulator.outputs.tables import (summary_table, write_comparisons, write_run_json,
-                                          write_summary)
+    from simulator.outputs.tables import (summary_table, write_comparisons, write_families,
+                                          write_run_json, write_summary)
     from simulator.montecarlo.runner import RunSettings, run_scenario
     from simulator.montecarlo.executors import DaskUnavailable
     from simulator.montecarlo.store import StaleChunksError
@@ -97,6 +97,7 @@ def cmd_run(args) -> int:
         return 130
     write_summary(out, result.summary, result.swept_keys)
     write_comparisons(out, result.comparisons, result.swept_keys)
+    write_families(out, scenario, result)
     write_run_json(out, scenario, result, settings, command=[   # workers etc. change no number
         "crtsim", "run", str(args.scenario), "--replicates", str(scenario.replicates),
         "--seed", str(scenario.seed)])

@@ -13,6 +13,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from simulator.analysis.binary_registry import BATCHES, ESTIMAND
 from simulator.analysis.cluster import cluster_summary, cluster_summary_batch, individual_ttest
 from simulator.analysis.gee import gee_robust
 from simulator.analysis.implementation import cace_iv, implementation_split
@@ -103,13 +104,24 @@ class PlannedAnalysis:
     estimand: str | None = None       # the outcome's estimand it targets (None: the default)
 
 
-def analysis_plan(analysis) -> list[PlannedAnalysis]:
-    """Resolve a scenario's ``analysis`` section into the analyses to run, in order."""
+def _batch_of_one(batch: Batch):
+    return lambda t, o, rng: batch([t], o).records()[0]
+
+
+# Binary outcomes (``binary_registry``): every estimator batched, each with its own estimand.
+BINARY_ESTIMATORS: dict[str, EstimatorSpec] = {
+    name: EstimatorSpec(_batch_of_one(batch), "itt", batch) for name, batch in BATCHES.items()}
+FALLBACK = ("mixed_ancova", "cluster_summary")   # continuous secondaries of a binary primary
+
+
+def analysis_plan(analysis, labels: Sequence[str] | None = None) -> list[PlannedAnalysis]:
+    """Resolve a scenario's ``analysis`` section into the analyses to run, in order: those of
+    ``analysis.estimators``, or of ``labels`` (estimator or variant names)."""
     base = AnalysisOptions(alpha=analysis.alpha, adjust_for=tuple(analysis.adjust_for),
                            df_method=analysis.df_method, gee_correction=analysis.gee_correction,
                            permutations=analysis.permutations)
     plan = []
-    for label in analysis.estimators:
+    for label in analysis.estimators if labels is None else labels:
         variant = analysis.variants.get(label)
         if variant is None:
             plan.append(PlannedAnalysis(label, label, base))
@@ -120,17 +132,27 @@ def analysis_plan(analysis) -> list[PlannedAnalysis]:
     return plan
 
 
-def estimators_for(kind: str, analysis) -> list[PlannedAnalysis]:
-    """The analyses to run for an outcome of ``kind`` ("continuous" | "binary" | "cost"): the
-    continuous primary and continuous secondaries keep ``analysis.estimators``."""
-    if kind == "continuous":
-        return analysis_plan(analysis)
-    raise ValueError(f"no estimators for outcome kind {kind!r}")
+def estimators_for(kind: str, analysis, *, primary_kind: str | None = None
+                   ) -> list[PlannedAnalysis]:
+    """The analyses to run for an outcome of ``kind`` ("continuous" | "binary" | "cost").
+    The primary (``primary_kind`` None) runs ``analysis.estimators``; a secondary binary
+    outcome ``analysis.binary_estimators``, a cost ``analysis.cost_estimators``, a continuous
+    secondary the primary's ``analysis.estimators`` (mixed_ancova and cluster_summary when the
+    primary is binary)."""
+    if primary_kind is None or (kind == "continuous" and primary_kind == "continuous"):
+        labels = analysis.estimators
+    else:
+        labels = {"binary": analysis.binary_estimators,
+                  "cost": analysis.cost_estimators}.get(kind, FALLBACK)
+    plan = analysis_plan(analysis, labels)
+    if kind != "binary":
+        return [replace(p, kind=kind) for p in plan]
+    return [replace(p, kind=kind, estimand=ESTIMAND[p.estimator]) for p in plan]
 
 
 def spec(planned: PlannedAnalysis) -> EstimatorSpec:
     """The estimator ``planned`` runs, from the registry of its outcome kind."""
-    return ESTIMATORS[planned.estimator]
+    return (BINARY_ESTIMATORS if planned.kind == "binary" else ESTIMATORS)[planned.estimator]
 
 
 def run_analysis(trial: ObservedTrial, planned: PlannedAnalysis, *,

@@ -25,6 +25,16 @@ class Outcomes:
     participation: np.ndarray  # (K,) recorded team participation score (0 in control teams)
     true_itt: float
     true_efficacy: float
+    latent: "Latent | None" = None   # standardised components, for the other outcomes' copula
+
+
+@dataclass(frozen=True)
+class Latent:
+    """The primary's standardised untreated follow-up components: team (K,) and patient
+    (n,), each N(0, 1); ``team`` is None when the ICC is 0 (no team component)."""
+
+    team: np.ndarray | None
+    patient: np.ndarray
 
 
 def dose_response(exposure: np.ndarray, kind: str, threshold: float) -> np.ndarray:
@@ -38,6 +48,12 @@ def dose_response(exposure: np.ndarray, kind: str, threshold: float) -> np.ndarr
 
 def untreated_followup(world: World, outcome: Outcome, rng: np.random.Generator) -> np.ndarray:
     """y0: follow-up score without intervention (cluster and individual autocorrelation)."""
+    return untreated_parts(world, outcome, rng)[0]
+
+
+def untreated_parts(world: World, outcome: Outcome,
+                    rng: np.random.Generator) -> tuple[np.ndarray, Latent]:
+    """(y0, its standardised team and patient components ``Latent``)."""
     rho, sd = outcome.icc, outcome.sd
     c, r = outcome.cluster_autocorrelation, outcome.individual_autocorrelation
     v = rng.normal(0.0, np.sqrt(rho) * sd, size=world.n_teams)
@@ -45,7 +61,9 @@ def untreated_followup(world: World, outcome: Outcome, rng: np.random.Generator)
     e = rng.normal(0.0, np.sqrt(1.0 - rho) * sd, size=world.patient_team.shape[0])
     team_mean = outcome.mean + prognostic_effects(world.team_type, world.team_covariates, outcome) \
         + outcome.leadership_effect * world.leadership + team_followup
-    return team_mean[world.patient_team] + r * world.patient_deviation + np.sqrt(1.0 - r**2) * e
+    y0 = team_mean[world.patient_team] + r * world.patient_deviation + np.sqrt(1.0 - r**2) * e
+    patient = (r * world.patient_deviation + np.sqrt(1.0 - r**2) * e) / (np.sqrt(1.0 - rho) * sd)
+    return y0, Latent(team_followup / (np.sqrt(rho) * sd) if rho > 0 else None, patient)
 
 
 def recorded_participation(team_dose: np.ndarray, arm: np.ndarray, noise_sd: float,
@@ -63,9 +81,9 @@ def itt_effect(effect: np.ndarray, randomised_arm: np.ndarray) -> float:
 def draw_outcomes(world: World, arm: np.ndarray, exposure: np.ndarray, team_dose: np.ndarray,
                   outcome: Outcome, intervention: Intervention, *,
                   rng: np.random.Generator) -> Outcomes:
-    untreated = untreated_followup(world, outcome, rng)
+    untreated, latent = untreated_parts(world, outcome, rng)
     delta = intervention.effect_at_full_implementation
     effect = delta * dose_response(exposure, intervention.dose_response, intervention.dose_threshold)
     participation = recorded_participation(team_dose, arm, intervention.measurement_noise_sd, rng)
     return Outcomes(untreated, effect, untreated + effect, participation,
-                    itt_effect(effect, arm[world.patient_team]), float(delta))
+                    itt_effect(effect, arm[world.patient_team]), float(delta), latent)

@@ -17,7 +17,7 @@ from simulator.allocation import (Allocation, AllocationSettings, allocate, bala
 from simulator.analysis.records import ObservedTrial, OutcomeTrial
 from simulator.model.dropout import draw_dropout
 from simulator.model.outcomes import Outcomes, draw_outcomes
-from simulator.model.outcome_list import outcome_trials
+from simulator.model.outcome_list import latent_intervention, outcome_trials
 from simulator.scenario.schema import Scenario
 from simulator.scenario.team_checks import used_columns
 from simulator.model.timeline import Event, TimelineHistory, run_timeline
@@ -237,7 +237,8 @@ def simulate_replicate(scenario: Scenario, rng: Streams, *,
         history = run_timeline(world, arm, scenario, rng=rng("timeline"))
     with timed("outcomes"):
         outcomes = draw_outcomes(world, arm, history.exposure, history.team_dose,
-                                 scenario.outcome, scenario.intervention, rng=rng("outcomes"))
+                                 scenario.outcome, latent_intervention(scenario),
+                                 rng=rng("outcomes"))
         dropout_month = draw_dropout(scenario.dropout, scenario.trial.months,
                                      _standardised_driver(scenario, world, outcomes),
                                      arm[world.patient_team], history.disrupted_month,

@@ -141,7 +141,8 @@ def run_unit(unit: WorkUnit) -> tuple[list[list], dict[str, float]]:
         tails.append(_tail(rep, scenario, r))
     rows: list[list[list]] = [[] for _ in replicates]
     for o, first in enumerate(outcome_sets[0] if outcome_sets else ()):
-        plan = estimators_for(first.kind, scenario.analysis)
+        plan = estimators_for(first.kind, scenario.analysis,
+                              primary_kind=None if o == 0 else outcome_sets[0][0].kind)
         estimates = fit_outcome(scenario, plan, [s[o].trial for s in outcome_sets], replicates,
                                 lambda label: analysis_stream_label(o, first.label, label))
         for k, r in enumerate(replicates):

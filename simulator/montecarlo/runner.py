@@ -16,6 +16,7 @@ from simulator.scenario.schema import Scenario
 from simulator.scenario.files import design_points
 from simulator.montecarlo.store import ChunkStore
 from simulator.montecarlo.comparisons import compare_points
+from simulator.montecarlo.families import families
 from simulator.montecarlo.summary import NUMERIC, columns_from_rows, primary_data, summarise
 from simulator.montecarlo.executors import results
 
@@ -42,6 +43,8 @@ class RunResult:
     computed_replicates: int
     total_replicates: int
     comparisons: list[dict] = field(default_factory=list)   # comparisons.csv rows
+    families: list[dict] = field(default_factory=list)      # families.csv rows
+    family_p_values: list[list] = field(default_factory=list)   # family_p_values.csv rows
 
 
 def _read_all(store: ChunkStore, units, header) -> dict:
@@ -51,6 +54,13 @@ def _read_all(store: ChunkStore, units, header) -> dict:
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
+def point_plan(scenario: Scenario, label: str, kind: str):
+    """The planned analyses of one outcome (``registry.estimators_for``)."""
+    kinds = outcome_kinds(scenario)
+    primary = None if label == kinds[0][0] else kinds[0][1]
+    return estimators_for(kind, scenario.analysis, primary_kind=primary)
+
+
 def outcome_plan(points) -> list[tuple[str, list[str]]]:
     """(outcome label, estimator labels) for every outcome of the design points, the primary
     first, estimators in the order the analysis names them."""
@@ -58,7 +68,7 @@ def outcome_plan(points) -> list[tuple[str, list[str]]]:
     for point in points:
         for label, kind in outcome_kinds(point.scenario):
             names = plan.setdefault(label, {})
-            names.update(dict.fromkeys(p.label for p in estimators_for(kind, point.scenario.analysis)))
+            names.update(dict.fromkeys(p.label for p in point_plan(point.scenario, label, kind)))
     return [(label, list(names)) for label, names in plan.items()]
 
 
@@ -82,9 +92,10 @@ def run_scenario(scenario: Scenario, settings: RunSettings) -> RunResult:
     alpha_of = {p.index: p.scenario.analysis.alpha for p in points}
     plan = outcome_plan(points)
     targets = {p.label: spec(p).target for point in points
-               for _, kind in outcome_kinds(point.scenario)
-               for p in estimators_for(kind, point.scenario.analysis)}
+               for label, kind in outcome_kinds(point.scenario)
+               for p in point_plan(point.scenario, label, kind)}
     summary = summarise(data, points, plan, alpha_of, targets)
     comparisons = compare_points(primary_data(data), points, scenario.sweep, plan[0][1], alpha_of)
+    family_rows, p_rows = families(data, points, plan)
     return RunResult(summary, list(points[0].swept), data, time.perf_counter() - start,
-                     total, len(points) * scenario.replicates, comparisons)
+                     total, len(points) * scenario.replicates, comparisons, family_rows, p_rows)

@@ -19,7 +19,8 @@ import hashlib
 import numpy as np
 
 # Append new components at the end: a component's index is in every spawn key.
-COMPONENTS = ("world", "allocation", "timeline", "outcomes", "dropout", "analysis", "priors")
+COMPONENTS = ("world", "allocation", "timeline", "outcomes", "dropout", "analysis", "priors",
+              "secondary_outcomes")
 
 
 def label_word(label: str) -> int:

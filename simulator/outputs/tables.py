@@ -40,6 +40,22 @@ def write_comparisons(out_dir: Path, rows: list[dict], swept_keys: list[str]) ->
                         csv_text(header, ([row.get(h) for h in header] for row in rows)))
 
 
+def write_families(out_dir: Path, scenario: Scenario, result) -> list[Path]:
+    """families.csv (per design point × family, ``montecarlo.families``) and
+    family_p_values.csv (each replicate's adjusted p-values); headers alone without families."""
+    from simulator.montecarlo.families import P_VALUE_COLUMNS, family_columns, scenario_families
+
+    from simulator.scenario.outcome_sections import outcome_names
+
+    named = {n for _, _, ns in scenario_families(scenario) for n in ns}
+    names = [n for n in outcome_names(scenario) if n in named]
+    header = family_columns(result.swept_keys, names)
+    return [write_atomic(out_dir / "families.csv",
+                         csv_text(header, ([row.get(h) for h in header] for row in result.families))),
+            write_atomic(out_dir / "family_p_values.csv",
+                         csv_text(list(P_VALUE_COLUMNS), result.family_p_values))]
+
+
 def write_run_json(out_dir: Path, scenario: Scenario, result, settings,
                    command: list[str] | None = None) -> Path:
     """run.json; ``command`` is the ``crtsim run`` command line that reproduces the run."""

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from simulator.scenario.schema import Scenario, check_consistency
+from simulator.scenario.outcome_sections import SECONDARY_TYPES
 from simulator.scenario.teams import resolve_team_file
 
 
@@ -45,9 +46,13 @@ def _describe(value: Any) -> str:
 def _allowed_keys(model: type[BaseModel], loc: tuple) -> str:
     """The keys allowed where an unknown key was found, for the error message."""
     parts = list(loc[:-1])
+    if len(parts) >= 3 and parts[0] == "secondary_outcomes" and parts[2] in SECONDARY_TYPES:
+        model, parts = SECONDARY_TYPES[parts[2]], parts[3:]   # [i].<type>.key of the union
     while parts:
         field = model.model_fields.get(str(parts.pop(0)))
         ann = getattr(field, "annotation", None) if field else None
+        if typing.get_origin(ann) is tuple and parts and isinstance(parts[0], int):
+            ann, parts = typing.get_args(ann)[0], parts[1:]    # an entry of a list of sections
         entry = typing.get_args(ann)[-1] if typing.get_origin(ann) is dict else None
         if isinstance(entry, type) and issubclass(entry, BaseModel) and parts:
             model, parts = entry, parts[1:]      # a mapping of sections, e.g. priors.<key>

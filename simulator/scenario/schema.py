@@ -6,20 +6,21 @@ Every key has a default except ``name``; unknown keys are errors. Cross-field ch
 """
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Optional
+from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_serializer, model_validator
+from pydantic import Field, PrivateAttr, model_serializer, model_validator
 
 from simulator.scenario.counts import intervention_count
+from simulator.scenario.outcome_sections import (
+    BINARY_ESTIMATORS, COST_ESTIMATORS, DEFAULT_TEAM_TYPE_EFFECTS, Family, Outcome,
+    SecondaryOutcome, binary_primary_defaults, estimator_lists_problems, outcome_problems,
+    without_binary_effect)
+from simulator.scenario.section import Section
 from simulator.scenario.priors import Prior
 from simulator.scenario.services import attrition_from_rate, services_problems
 from simulator.scenario.team_checks import team_list_problems
 from simulator.scenario.teams import TeamTable, fill_from_team_list, parse_table
 from simulator.scenario.trial_checks import disbanding_problems, shares_problems
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, allow_inf_nan=False)
 
 
 class PatientsPerTeam(Section):
@@ -58,24 +59,6 @@ class Trial(Section):
     def team_table(self) -> Optional[TeamTable]:
         """The team list, typed (``scenario.teams.TeamTable``); None without one."""
         return self._table
-
-
-# Applied only to the types a scenario has (``Scenario._default_effects_for_listed_types``).
-DEFAULT_TEAM_TYPE_EFFECTS = {"assertive_outreach": -3.0, "supported_accommodation": -2.0}
-
-
-class Outcome(Section):
-    name: str = "QPR"
-    mean: float = Field(40.0, ge=-1e6, le=1e6)
-    sd: float = Field(10.1, gt=0, le=1e6)
-    icc: float = Field(0.05, ge=0, lt=1)
-    individual_autocorrelation: float = Field(0.5, ge=-1, le=1)
-    cluster_autocorrelation: float = Field(0.8, ge=-1, le=1)
-    team_type_effects: dict[str, Annotated[float, Field(ge=-1e6, le=1e6)]] = dict(
-        DEFAULT_TEAM_TYPE_EFFECTS)
-    leadership_effect: float = Field(0.0, ge=-1e6, le=1e6, description="outcome points per SD of team leadership")
-    covariate_effects: dict[str, Annotated[float, Field(ge=-1e6, le=1e6)]] = Field(
-        {}, description="points per unit of a numeric team-list covariate (centred at its mean)")
 
 
 class Intervention(Section):
@@ -165,7 +148,7 @@ class Allocation(Section):
 
 
 EstimatorName = Literal["mixed_ancova", "cluster_summary", "cluster_means", "individual_ttest",
-                        "gee_robust", "permutation", "implementation_split", "cace_iv"]
+                        "gee_robust", "permutation", "implementation_split", "cace_iv", "glmm"]
 Adjustment = str   # baseline, strata, site, team_type, patients, staff or a team covariate
 DfMethod = Literal["between_within", "satterthwaite", "kenward_roger"]
 GeeCorrection = Literal["none", "kauermann_carroll", "mancl_derouen"]
@@ -192,6 +175,12 @@ class Analysis(Section):
     cluster: Literal["randomised", "final"] = Field(
         "randomised", description="analyse patients by the team randomised, or the team at follow-up")
     variants: dict[str, Variant] = {}
+    binary_estimators: tuple[str, ...] = Field(BINARY_ESTIMATORS, min_length=1, max_length=100,
+                                               description="analyses of binary secondaries")
+    cost_estimators: tuple[str, ...] = Field(COST_ESTIMATORS, min_length=1, max_length=100,
+                                             description="analyses of cost outcomes")
+    multiplicity: tuple[Family, ...] = Field((), max_length=100)
+    co_primary: tuple[str, ...] = Field((), max_length=100, description="outcomes that must all succeed")
 
     @property
     def adjust_for_strata(self) -> bool:
@@ -223,6 +212,7 @@ class Scenario(Section):
     replicates: int = Field(1000, ge=1, le=10_000_000)
     trial: Trial = Trial()
     outcome: Outcome = Outcome()
+    secondary_outcomes: tuple[SecondaryOutcome, ...] = Field((), max_length=100)
     intervention: Intervention = Intervention()
     staff_turnover: StaffTurnover = StaffTurnover()
     reconfiguration: Reconfiguration = Reconfiguration()
@@ -248,6 +238,15 @@ class Scenario(Section):
             return data
         effects = {t: v for t, v in DEFAULT_TEAM_TYPE_EFFECTS.items() if t in trial["team_types"]}
         return {**data, "outcome": {**outcome, "team_type_effects": effects}}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _binary_primary_estimators(cls, data: Any) -> Any:
+        return binary_primary_defaults(data)
+
+    @model_serializer(mode="wrap")
+    def _binary_effect_left_out(self, handler):
+        return without_binary_effect(handler(self), self.outcome.type)
 
     @model_validator(mode="before")
     @classmethod
@@ -287,6 +286,8 @@ def check_consistency(s: Scenario) -> list[tuple[str, object, str]]:
                          "and no refreshers: nobody could be trained"))
     problems += disbanding_problems(s)
     problems += _analysis_problems(s.analysis)
+    problems += estimator_lists_problems(s.analysis, s.outcome.type, set(EstimatorName.__args__))
+    problems += outcome_problems(s)
     problems += services_problems(s, n_int)
     problems += team_list_problems(s)
     return problems
