@@ -149,6 +149,10 @@ def cmd_power(args) -> int:
     print(f"{scenario.name}: closed-form power, two-sided alpha {scenario.analysis.alpha:g} "
           f"({'baseline-adjusted' if rows[0]['baseline_adjusted'] else 'unadjusted'} analysis)")
     print(power_table(rows, keys))
+    if "proportion_int" in rows[0]:
+        from simulator.outputs.tables import BINARY_NOTE
+        print(BINARY_NOTE)
+        return 0
     print("k: harmonic mean teams per arm; m analysed: after dropout and disbanding losses;\n"
           "VIF: design effect x baseline-adjustment factor; "
           "ITT effect: delta_full x E[g(exposure)]")

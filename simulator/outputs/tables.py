@@ -89,8 +89,16 @@ TABLE_COLUMNS = {"teams_int": "teams int", "teams_ctl": "teams ctl", "teams_per_
 
 def power_table(rows: list[dict], swept_keys: list[str]) -> str:
     """Fixed-width text table of ``planning.closed_form.closed_form_rows`` for the terminal."""
-    cells = [[_short(row[k]) for k in (*swept_keys, *TABLE_COLUMNS)] for row in rows]
-    return fixed_width([*swept_keys, *TABLE_COLUMNS.values()], cells)
+    columns = {**TABLE_COLUMNS, **BINARY_COLUMNS} if rows and "proportion_int" in rows[0] \
+        else TABLE_COLUMNS
+    cells = [[_short(row[k]) for k in (*swept_keys, *columns)] for row in rows]
+    return fixed_width([*swept_keys, *columns.values()], cells)
+
+
+BINARY_COLUMNS = {"proportion_ctl": "p ctl", "proportion_int": "p int"}
+BINARY_NOTE = ("k: harmonic mean teams per arm; m analysed: after dropout and disbanding losses;\n"
+               "VIF: design effect 1 + ((CV^2 + 1) m - 1) ICC (clusterPower cpa.binary); ITT "
+               "effect: p int - p ctl,\np int the marginal proportion at log OR x E[g(exposure)]")
 
 
 TABLE_HEADINGS = {"rejection_all": "power (all trials)", "rejection_all_mcse": "mcse"}

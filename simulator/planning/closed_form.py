@@ -65,7 +65,11 @@ def adjusts_for_baseline(s: Scenario, estimator: str | None) -> bool:
 
 
 def closed_form_power(s: Scenario, *, estimator: str | None = None) -> dict:
-    """Closed-form power of one design point, with every input used (see module docstring)."""
+    """Closed-form power of one design point, with every input used (see module docstring);
+    a binary primary: ``binary_closed_form``."""
+    if s.outcome.type == "binary":
+        from simulator.planning.binary_closed_form import binary_closed_form_power
+        return binary_closed_form_power(s, estimator=estimator)
     t = s.trial
     n_int = intervention_count(t.teams, t.intervention_share)
     k = 2.0 * n_int * (t.teams - n_int) / t.teams
