@@ -70,7 +70,8 @@ def cmd_draw(args) -> int:
     d = rep.diagnostics
     print(f"patients randomised {d['patients_randomised']}, analysed {d['patients_analysed']}; "
           f"teams disbanded {d['teams_disbanded']}; mean fidelity at follow-up (intervention) "
-          f"{d['mean_fidelity_int']:.3f}; true ITT effect {rep.outcomes.true_itt:.3f}")
+          f"{d['mean_fidelity_int']:.3f}; true ITT effect " + "; ".join(
+              f"{o.label} {o.true_itt:.4g}" for o in rep.outcome_trials))
     return 0
 
 

@@ -64,7 +64,7 @@ def draw_plots(out_dir: Path, scenario: Scenario, summary: list[dict], swept_key
     from simulator.outputs.plots import plot_balance, plot_bias_coverage, plot_power_curve, save_figure
 
     alpha, name = scenario.analysis.alpha, scenario.name
-    summary = primary_rows(summary)
+    every, summary = summary, primary_rows(summary)
     out = [Path(out_dir) / p for p in PLOTS]
     adjusted = adjusts_for_baseline(scenario, None)
     save_figure(plot_power_curve(
@@ -82,9 +82,25 @@ def draw_plots(out_dir: Path, scenario: Scenario, summary: list[dict], swept_key
     if balance:
         save_figure(plot_balance(balance, title=f"{name}: chance imbalance between arms at "
                                  "baseline, per design point"), out[3])
+    out += _outcome_plot(Path(out_dir), scenario, every, swept_keys)
     return [p for p in out if p.exists()] + draw_flow(Path(out_dir), scenario, summary) \
         + _assurance_plot(Path(out_dir), scenario, summary) \
         + draw_comparisons(Path(out_dir), swept_keys)
+
+
+def _outcome_plot(out_dir: Path, scenario: Scenario, summary: list[dict],
+                  swept_keys: list[str]) -> list[Path]:
+    """outcome_power.png when the scenario measures more than one outcome."""
+    from simulator.outputs.outcome_report import outcome_labels, plot_outcome_power
+    from simulator.outputs.plots import save_figure
+
+    if len(outcome_labels(summary)) < 2:
+        return []
+    save_figure(plot_outcome_power(summary, swept_keys, alpha=scenario.analysis.alpha,
+                                   title=f"{scenario.name}: power of each outcome, its first "
+                                         "analysis, all trials (±1.96 MCSE)"),
+                out_dir / "outcome_power.png")
+    return [out_dir / "outcome_power.png"]
 
 
 def _assurance_plot(out_dir: Path, scenario: Scenario, summary: list[dict]) -> list[Path]:
@@ -161,18 +177,21 @@ def write_report(out_dir: Path, scenario: Scenario, summary: list[dict], swept_k
     the PNGs to embed (flow.png in its own section, the others in that order)."""
     from simulator.montecarlo.summary import primary_rows
     from simulator.outputs.answer import answer, answer_section
+    from simulator.outputs.outcome_report import families_section, outcomes_section
     from simulator.outputs.statement import markdown_html, statement_markdown
 
+    outcomes = outcomes_section(summary, swept_keys) + \
+        families_section(Path(out_dir) / "families.csv", swept_keys)
+    markdown = statement_markdown(scenario, summary, info)
     summary = primary_rows(summary)
     extra = _replicates_note(Path(out_dir) / "replicates.csv")
-    markdown = statement_markdown(scenario, summary, info)
     write_atomic(Path(out_dir) / "statement.md", markdown)
     statement = markdown_html(markdown)
     flow = "".join(image_tag(p) for p in images if p.name == "flow.png")
     html = page(scenario, summary, swept_keys, info,
                 [image_tag(p) for p in images if p.name != "flow.png"], extra,
                 answer=answer_section(answer(scenario, summary), swept_keys),
-                statement=statement, flow=flow)
+                statement=statement, flow=flow, outcomes=outcomes)
     return write_atomic(Path(out_dir) / "report.html", html)
 
 

@@ -166,7 +166,7 @@ def provenance_section(info: dict, extra: str) -> str:
 
 def page(scenario: Scenario, summary: list[dict], swept_keys: list[str], info: dict,
          images: list[str], extra: str = "", *, answer: str = "", statement: str = "",
-         flow: str = "") -> str:
+         flow: str = "", outcomes: str = "") -> str:
     """The whole report, answer first (``answer``, ``statement``: ready HTML sections), then
     the flow and ``images`` (ready <img> tags, data URIs), then the tables."""
     plots = "\n".join(images) if images else "<p class=note>No plots (run with --no-plots).</p>"
@@ -175,7 +175,7 @@ def page(scenario: Scenario, summary: list[dict], swept_keys: list[str], info: d
             f'<section id="statement">{statement}</section>' if statement else "",
             f'<section id="flow"><h2>Simulated CONSORT flow</h2>\n{flow}{FLOW_NOTE}</section>'
             if flow else "",
-            "<h2>Plots</h2>\n" + plots, summary_section(summary, swept_keys),
+            "<h2>Plots</h2>\n" + plots, summary_section(summary, swept_keys), outcomes,
             derived_section(scenario), parameters_section(scenario),
             provenance_section(info, extra)]
     return ("<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"

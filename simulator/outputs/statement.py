@@ -68,6 +68,8 @@ def _failed(row: dict, n: int) -> str:
 
 def results_sentences(s: Scenario, rows: list[dict], primary: str, others: list[str]) -> str:
     target, itt = row_for(rows, primary), row_for(rows, primary, estimand="itt")
+    if s.outcome.type == "binary":
+        return binary_results(s, rows, target, primary, others)
     n, full = s.replicates, s.intervention.effect_at_full_implementation
     delivered = itt["true_value"]
     share = f", {pct(delivered / full)} of" if full else " against"
@@ -83,6 +85,20 @@ def results_sentences(s: Scenario, rows: list[dict], primary: str, others: list[
     if extra:
         text += " Power of the other analyses, all trials: " + "; ".join(extra) + "."
     return text
+
+
+def binary_results(s: Scenario, rows, target: dict, primary: str, others: list[str]) -> str:
+    from simulator.analysis.registry import analysis_plan
+    from simulator.outputs.statement_outcomes import binary_result_words
+
+    n = s.replicates
+    estimator = next(p.estimator for p in analysis_plan(s.analysis) if p.label == primary)
+    text = (f"Over {n} simulated trials (`replicates` = {n}), the primary analysis rejected the "
+            f"null hypothesis in {_power(target)} of all trials (summary.csv `rejection_all`)."
+            f"{_failed(target, n)} {binary_result_words(target, estimator)}")
+    extra = [f"{o} {_power(row_for(rows, o))}" for o in others]
+    return text + (" Power of the other analyses, all trials: " + "; ".join(extra) + "."
+                   if extra else "")
 
 
 def _where(swept: dict) -> str:
@@ -121,8 +137,11 @@ def provenance_sentences(scenario: Scenario, info: dict) -> str:
 
 def statement_markdown(scenario: Scenario, summary: list[dict], info: dict) -> str:
     """The whole statement as Markdown (module docstring)."""
+    from simulator.montecarlo.summary import primary_rows
+    from simulator.outputs.statement_outcomes import secondary_sentences
     from simulator.scenario.files import design_points
 
+    every, summary = summary, primary_rows(summary)
     points = design_points(scenario)
     plan = analysis_plan(scenario.analysis)
     primary, others = plan[0].label, [p.label for p in plan[1:]]
@@ -134,6 +153,8 @@ def statement_markdown(scenario: Scenario, summary: list[dict], info: dict) -> s
              intervention_sentences(s) + " " + attrition_sentences(s),
              analysis_sentences(s, analysis_plan(s.analysis)[0]) + " " +
              results_sentences(s, rows, primary, others)]
+    secondary = secondary_sentences(s, rows_at(every, dict(point.swept)))
+    parts += [secondary] if secondary else []
     if s.priors:
         from simulator.outputs.statement_priors import prior_sentences
         parts.append(prior_sentences(s))

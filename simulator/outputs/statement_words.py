@@ -92,6 +92,9 @@ def design_sentences(s: Scenario) -> str:
 
 def outcome_sentences(s: Scenario) -> str:
     o = s.outcome
+    if o.type == "binary":
+        from simulator.outputs.statement_outcomes import binary_outcome_sentences
+        return binary_outcome_sentences(s)
     text = (f"The primary outcome, {o.name} {src(s, 'outcome.name')}, is assumed to have a "
             f"standard deviation of {num(o.sd)} points {src(s, 'outcome.sd')} and an "
             f"intracluster correlation coefficient of {num(o.icc)} {src(s, 'outcome.icc')}; "
@@ -126,9 +129,13 @@ def intervention_sentences(s: Scenario) -> str:
     refresh = "" if iv.refresher_every_months is None else (
         f", with refresher sessions every {num(iv.refresher_every_months)} months "
         f"{src(s, 'intervention.refresher_every_months')}")
-    text = (f"The intervention improves the outcome by {num(iv.effect_at_full_implementation)} "
-            f"points when every member of staff is trained "
-            f"{src(s, 'intervention.effect_at_full_implementation')}, {_dose(s)}. Staff are "
+    opening = (f"The intervention improves the outcome by {num(iv.effect_at_full_implementation)} "
+               f"points when every member of staff is trained "
+               f"{src(s, 'intervention.effect_at_full_implementation')}")
+    if s.outcome.type == "binary":
+        from simulator.outputs.statement_outcomes import binary_effect_sentence
+        opening = binary_effect_sentence(s)
+    text = (f"{opening}, {_dose(s)}. Staff are "
             f"trained by attending {iv.sessions_to_train} {src(s, 'intervention.sessions_to_train')}"
             f" of the sessions at months {months} {src(s, 'intervention.session_months')}"
             f"{refresh}; each member of staff attends each session with probability "
@@ -207,6 +214,9 @@ def _field(s: Scenario, primary: PlannedAnalysis, key: str) -> str:
 def analysis_sentences(s: Scenario, primary: PlannedAnalysis) -> str:
     """The primary analysis (first of analysis.estimators) and its degrees of freedom."""
     o = primary.options
+    if s.outcome.type == "binary":
+        from simulator.outputs.statement_outcomes import binary_analysis_sentences
+        return binary_analysis_sentences(s, primary)
     adjusted = f"adjusted for {_covariates(s, o.adjust_for)} " \
                f"(`{_field(s, primary, 'adjust_for')}` = {raw(o.adjust_for)})"
     df = f"{DF_METHOD[o.df_method]} degrees of freedom " \
