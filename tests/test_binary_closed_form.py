@@ -40,7 +40,8 @@ def test_nih_calculator_value_through_the_scenario(tmp_path, capsys):
     assert all(abs(r["proportion_int"] - 0.2) < 1e-10 and r["expected_dose"] == 1.0 for r in rows)
     power = [r["closed_form_power"] for r in rows]
     assert power[0] < power[1] < 0.8 < power[2] and abs(power[1] - 0.8) < 0.005
-    assert power[1] == binary_power(0.1, rows[1]["proportion_int"], 12, 150, 0.05)
+    assert power[1] == binary_power(0.1, rows[1]["proportion_int"], 12, 150, 0.05, two_tailed=True)
+    assert 0 < power[1] - binary_power(0.1, rows[1]["proportion_int"], 12, 150, 0.05) < 1e-6
 
 
 def test_the_text_table_names_the_proportions(tmp_path, capsys):

@@ -1,7 +1,7 @@
 """Examples run as tests (STYLE.md principle 10): every scenarios/*.yaml runs with 20 replicates,
 and what it writes is checked against the model and against itself.
 
-- replicates.csv has one row per design point × replicate × estimator;
+- replicates.csv has one row per design point × replicate × outcome × estimator;
 - the truth comes from the model: efficacy is δ_full, the ITT effect is a difference of mean
   effects δ_full g(E) with g(E) in [0, 1], so it lies in [−|δ|, |δ|], is exactly 0 when δ = 0
   and has δ's sign (significantly, over the 20 replicates) when δ ≠ 0; every estimator's row
@@ -84,6 +84,19 @@ def expected_summary(rows, estimand, alpha):
             "rejection_all": np.sum(p < alpha) / len(rows)}   # failed fits never reject
 
 
+def outcome_plans(scenario):
+    """(label, kind, δ at full implementation or None for binary, estimator labels) of every
+    outcome, the primary first, in the order summary.csv has them."""
+    from simulator.montecarlo.runner import point_plan
+    from simulator.model.outcome_list import outcome_kinds
+
+    deltas = [scenario.intervention.effect_at_full_implementation] + \
+        [getattr(o, "effect_at_full_implementation", None) for o in scenario.secondary_outcomes]
+    return [(label, kind, None if kind == "binary" else delta,
+             [p.label for p in point_plan(scenario, label, kind)])
+            for (label, kind), delta in zip(outcome_kinds(scenario), deltas)]
+
+
 @pytest.mark.parametrize("name", FILES)
 def test_every_scenario_runs_with_20_replicates(name, tmp_path):
     out = tmp_path / "out"
@@ -91,25 +104,32 @@ def test_every_scenario_runs_with_20_replicates(name, tmp_path):
                  "--quiet", "--no-plots", "--executor", "serial"]) == 0
     points = design_points(load_scenario(SCENARIOS / name))
     replicates, summary = read_rows(out / "replicates.csv"), read_rows(out / "summary.csv")
-    estimators = points[0].scenario.analysis.estimators
-    assert len(replicates) == len(points) * REPLICATES * len(estimators)
-    assert len(summary) == len(points) * len(estimators) * 2   # estimands itt and efficacy
-    rows = iter(summary)   # in order: design point, estimator, estimand
+    plans = outcome_plans(points[0].scenario)
+    n_analyses = sum(len(names) for *_, names in plans)
+    assert len(replicates) == len(points) * REPLICATES * n_analyses
+    assert len(summary) == len(points) * n_analyses * 2   # estimands itt and efficacy
+    rows = iter(summary)   # in order: design point, outcome, estimator, estimand
     for point in points:
         at_point = [r for r in replicates if int(r["design_point"]) == point.index]
-        assert sorted((int(r["replicate"]), r["estimator"]) for r in at_point) == \
-            sorted((i, e) for i in range(REPLICATES) for e in estimators)
-        check_truth(at_point, point.scenario.intervention.effect_at_full_implementation)
+        assert sorted((int(r["replicate"]), r["outcome"], r["estimator"]) for r in at_point) == \
+            sorted((i, o, e) for i in range(REPLICATES) for o, _, _, names in plans for e in names)
         for r in at_point:
             check_estimate(r)
-        for estimator in estimators:
-            mine = [r for r in at_point if r["estimator"] == estimator]
-            assert sum(r["converged"] != "1" for r in mine) <= MAX_FAILED, (point.swept, estimator)
-            for estimand in ("itt", "efficacy"):
-                row = next(rows)
-                assert (row["estimator"], row["estimand"]) == (estimator, estimand)
-                assert all(row[k] == ("" if v is None else str(v)) for k, v in point.swept.items())
-                want = expected_summary(mine, estimand, point.scenario.analysis.alpha)
-                got = {k: number(row[k]) for k in want}
-                assert got == pytest.approx(want, rel=1e-12, abs=1e-12, nan_ok=True), \
-                    (point.swept, estimator, estimand)
+        for label, kind, delta, estimators in outcome_plans(point.scenario):
+            mine_all = [r for r in at_point if r["outcome"] == label]
+            if kind != "binary":
+                check_truth(mine_all, delta)
+            for estimator in estimators:
+                mine = [r for r in mine_all if r["estimator"] == estimator]
+                if kind == "binary":   # each estimator its own estimand
+                    check_truth(mine, number(mine[0]["true_efficacy"]))
+                assert sum(r["converged"] != "1" for r in mine) <= MAX_FAILED, (point.swept, estimator)
+                for estimand in ("itt", "efficacy"):
+                    row = next(rows)
+                    assert (row["outcome"], row["estimator"], row["estimand"]) == \
+                        (label, estimator, estimand)
+                    assert all(row[k] == ("" if v is None else str(v)) for k, v in point.swept.items())
+                    want = expected_summary(mine, estimand, point.scenario.analysis.alpha)
+                    got = {k: number(row[k]) for k in want}
+                    assert got == pytest.approx(want, rel=1e-12, abs=1e-12, nan_ok=True), \
+                        (point.swept, label, estimator, estimand)

@@ -56,9 +56,12 @@ def binary_truths(par: BinaryParameters, dose: np.ndarray,
                   randomised_arm: np.ndarray) -> dict[str, tuple[float, float]]:
     """estimand -> (ITT truth, efficacy truth) for one replicate (module docstring)."""
     levels, index = np.unique(dose, return_inverse=True)      # few distinct doses, often
-    p = expected_expit(par.intercept + par.log_or * levels, par.sigma_u)[index]
-    itt = _arm_estimands(par, float(p[randomised_arm == 1].mean()),
-                         float(p[randomised_arm == 0].mean()))
+    # Means as p(no dose) + mean excess, so that no effect gives exactly equal proportions.
+    values = expected_expit(par.intercept + par.log_or * np.append(levels, 0.0), par.sigma_u)
+    untreated = float(values[-1])
+    excess = values[:-1][index] - untreated
+    itt = _arm_estimands(par, untreated + float(excess[randomised_arm == 1].mean()),
+                         untreated + float(excess[randomised_arm == 0].mean()))
     full = true_estimands(par.intercept, par.sigma_u, par.log_or)
     efficacy = {"risk_difference": full.risk_difference, "marginal_log_or": full.marginal_log_or,
                 "conditional_log_or": full.conditional_log_or}

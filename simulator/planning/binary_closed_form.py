@@ -9,7 +9,8 @@ implies, as ``closed_form`` does for a continuous outcome:
   E_u expit(β0 + log OR · E[g(E)] + u), the dose–response on the link scale at the mean
   dose E[g(E)] of patients randomised to intervention (mean field, ``expected_itt`` with a
   unit effect), β0 and σ_u from the control proportion and ICC (``binary_model``);
-- no covariate adjustment (the binary estimators adjust for none).
+- no covariate adjustment (the binary estimators adjust for none);
+- both tails counted, so that power at no effect is α, as the simulated rejection rate.
 """
 from __future__ import annotations
 
@@ -41,7 +42,8 @@ def binary_closed_form_power(s, *, estimator: str | None = None) -> dict:
     p_int = float(expected_expit(par.intercept + par.log_or * dose, par.sigma_u))
     m = t.patients_per_team.mean * keep
     cv = t.patients_per_team.cv
-    power = binary_power(o.control_proportion, p_int, k, m, o.icc, cv=cv, alpha=s.analysis.alpha)
+    power = binary_power(o.control_proportion, p_int, k, m, o.icc, cv=cv, alpha=s.analysis.alpha,
+                         two_tailed=True)
     return {"teams_int": n_int, "teams_ctl": t.teams - n_int, "teams_per_arm": k,
             "patients_recruited": t.patients_per_team.mean, "patients_analysed": m, "cv": cv,
             "icc": o.icc, "alpha": s.analysis.alpha, "baseline_adjusted": False,

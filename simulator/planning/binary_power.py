@@ -57,8 +57,10 @@ def binary_design_effect(m: float, icc: float, cv: float = 0.0) -> float:
 
 def binary_power(p1: float, p2: float, teams_per_arm: float, patients_per_team: float,
                  icc: float, *, cv: float = 0.0, alpha: float = 0.05, tdist: bool = True,
-                 pooled: bool = False) -> float:
-    """Power of the two-sided test of p1 = p2 (module docstring; cpa.binary's ``pwr``)."""
+                 pooled: bool = False, two_tailed: bool = False) -> float:
+    """Power of the two-sided test of p1 = p2 (module docstring; cpa.binary's ``pwr``);
+    ``two_tailed`` adds the wrong-direction rejections, so that power at p1 = p2 is α (the
+    simulated rejection rate's convention)."""
     k, m = teams_per_arm, patients_per_team
     deff = binary_design_effect(m, icc, cv)
     if pooled:
@@ -66,10 +68,13 @@ def binary_power(p1: float, p2: float, teams_per_arm: float, patients_per_team: 
         sd = math.sqrt(p * (1.0 - p) * 2.0 * deff / (k * m))
     else:
         sd = math.sqrt((p1 * (1.0 - p1) + p2 * (1.0 - p2)) * deff / (k * m))
+    ncp = abs(p1 - p2) / sd
     if not tdist:
-        return float(stats.norm.cdf(abs(p1 - p2) / sd - stats.norm.isf(alpha / 2.0)))
+        z = stats.norm.isf(alpha / 2.0)
+        return float(stats.norm.cdf(ncp - z) + (stats.norm.cdf(-ncp - z) if two_tailed else 0.0))
     df = 2.0 * (k - 1.0)
-    return float(stats.nct.sf(stats.t.isf(alpha / 2.0, df), df, abs(p1 - p2) / sd))
+    t = stats.t.isf(alpha / 2.0, df)
+    return float(stats.nct.sf(t, df, ncp) + (stats.nct.cdf(-t, df, ncp) if two_tailed else 0.0))
 
 
 def _interval(name: str, s: BinaryPowerSolution, p2_above: bool) -> tuple[float, float]:
