@@ -14,9 +14,10 @@ import numpy as np
 
 from simulator.allocation import (Allocation, AllocationSettings, allocate, balance_diagnostics,
                          intervention_count, strata_codes)
-from simulator.analysis.records import ObservedTrial
+from simulator.analysis.records import ObservedTrial, OutcomeTrial
 from simulator.model.dropout import draw_dropout
 from simulator.model.outcomes import Outcomes, draw_outcomes
+from simulator.model.outcome_list import outcome_trials
 from simulator.scenario.schema import Scenario
 from simulator.scenario.team_checks import used_columns
 from simulator.model.timeline import Event, TimelineHistory, run_timeline
@@ -35,6 +36,7 @@ class Replicate:
     status: np.ndarray          # (n,) "analysed" | "dropout" | "lost"
     trial: ObservedTrial        # what the analysis may see
     diagnostics: dict
+    outcome_trials: tuple[OutcomeTrial, ...] = ()   # every outcome, the primary first
 
     @property
     def arm(self) -> np.ndarray:
@@ -263,4 +265,7 @@ def simulate_replicate(scenario: Scenario, rng: Streams, *,
                                analysed_team(scenario, world, history))
     with timed("diagnostics"):
         diag = diagnostics(world, allocation, history, status, outcomes, used_columns(scenario))
-    return Replicate(world, allocation, history, outcomes, dropout_month, status, trial, diag)
+    with timed("secondary_outcomes"):
+        every = outcome_trials(scenario, world, arm, history, outcomes, status, trial, rng=rng)
+    return Replicate(world, allocation, history, outcomes, dropout_month, status, trial, diag,
+                     every)
