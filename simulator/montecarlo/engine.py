@@ -20,6 +20,7 @@ import numpy as np
 from simulator.analysis.inference import EstimateArrays
 from simulator.analysis.records import Estimate, ObservedTrial
 from simulator.analysis.registry import ESTIMATORS, PlannedAnalysis, analysis_plan, run_analysis
+from simulator.model.fast import simulate_chunk
 from simulator.model.replicate import FLOW_COUNTS, Replicate, StageClock, simulate_replicate
 from simulator.scenario.schema import Scenario
 from simulator.montecarlo.priors import prior_columns, prior_values, replicate_scenario
@@ -36,14 +37,23 @@ EXTRA_DIAGNOSTICS = ("patients_dropout", "patients_lost", "team_type_all_in_one_
 
 
 def draw_replicate(scenario: Scenario, replicate: int, *,
-                   clock: StageClock | None = None) -> Replicate:
+                   clock: StageClock | None = None, engine: str = "simpy") -> Replicate:
     """Replicate r of a design point's scenario from its own seed streams, the same streams at
     every design point (common random numbers; ``seeds`` module docstring). DeclareDesign's
     ``draw_data``: any replicate rebuilt alone.  With priors, under replicate r's drawn
-    values (``priors.replicate_scenario``)."""
+    values (``priors.replicate_scenario``). ``engine="fast"``: the fast engine's replicate r
+    (a scenario it covers: ``model.fast.coverage``), with its event log and team paths."""
+    if engine == "fast":
+        return simulate_chunk(scenario, [replicate], _streams(scenario), detail=True,
+                              clock=clock)[0]
     scenario = replicate_scenario(scenario, replicate)
     return simulate_replicate(scenario, lambda stage: stream(scenario.seed, replicate, stage),
                               clock=clock)
+
+
+def _streams(scenario: Scenario):
+    """(replicate, stage[, label]) -> that stream of the seed tree (``seeds.stream``)."""
+    return lambda r, stage, label=None: stream(scenario.seed, r, stage, label)
 
 
 @dataclass(frozen=True)
@@ -52,6 +62,14 @@ class WorkUnit:
     first: int      # first replicate number
     stop: int       # one past the last
     scenario: Scenario
+    engine: str = "simpy"   # simpy | fast (``model.fast.coverage.choose_engine``)
+
+
+def simulate_unit(unit: WorkUnit) -> list[Replicate]:
+    """The unit's replicates, on its engine (the fast engine simulates the chunk at once)."""
+    if unit.engine == "fast":
+        return simulate_chunk(unit.scenario, range(unit.first, unit.stop), _streams(unit.scenario))
+    return [draw_replicate(unit.scenario, r) for r in range(unit.first, unit.stop)]
 
 
 def type_count_columns(scenario: Scenario) -> list[str]:
@@ -107,8 +125,7 @@ def run_unit(unit: WorkUnit) -> tuple[list[list], dict[str, float]]:
     replicates = range(unit.first, unit.stop)
     trials, tails = [], []
     type_counts = type_count_columns(scenario)
-    for r in replicates:
-        rep = draw_replicate(scenario, r)
+    for r, rep in zip(replicates, simulate_unit(unit)):
         diag = rep.diagnostics
         trials.append(rep.trial)
         tails.append([rep.outcomes.true_itt, rep.outcomes.true_efficacy,
@@ -129,6 +146,6 @@ def run_unit(unit: WorkUnit) -> tuple[list[list], dict[str, float]]:
     return rows, {"seconds": time.perf_counter() - start}
 
 
-def work_units(points, replicates: int, chunk_size: int) -> list[WorkUnit]:
-    return [WorkUnit(p.index, first, min(first + chunk_size, replicates), p.scenario)
+def work_units(points, replicates: int, chunk_size: int, engine: str = "simpy") -> list[WorkUnit]:
+    return [WorkUnit(p.index, first, min(first + chunk_size, replicates), p.scenario, engine)
             for p in points for first in range(0, replicates, chunk_size)]

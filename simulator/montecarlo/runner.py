@@ -10,6 +10,7 @@ import numpy as np
 from tqdm import tqdm
 
 from simulator.analysis.registry import ESTIMATORS, analysis_plan
+from simulator.model.fast import choose_engine
 from simulator.montecarlo.engine import replicate_columns, run_unit, work_units
 from simulator.scenario.schema import Scenario
 from simulator.scenario.files import design_points
@@ -19,6 +20,7 @@ from simulator.montecarlo.summary import NUMERIC, columns_from_rows, summarise
 from simulator.montecarlo.executors import results
 
 DEFAULT_CHUNK = 25
+FAST_CHUNK = 200   # the fast engine's arrays pay off over larger chunks (numbers do not change)
 
 
 @dataclass(frozen=True)
@@ -26,10 +28,11 @@ class RunSettings:
     out_dir: Path
     executor: str = "local"          # serial | local | dask
     workers: int | None = None       # default: all cores
-    chunk_size: int = DEFAULT_CHUNK
+    chunk_size: int | None = None    # default: DEFAULT_CHUNK (SimPy), FAST_CHUNK (fast)
     fresh: bool = False
     quiet: bool = False
     scheduler: str | None = None
+    engine: str = "simpy"            # simpy | fast | auto (``model.fast.coverage``)
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,9 @@ class RunResult:
     computed_replicates: int
     total_replicates: int
     comparisons: list[dict] = field(default_factory=list)   # comparisons.csv rows
+    engine: str = "simpy"            # the engine that ran
+    engine_reason: str = ""          # why (``choose_engine``)
+    chunk_size: int = DEFAULT_CHUNK
 
 
 def _read_all(store: ChunkStore, units, header) -> dict:
@@ -55,8 +61,10 @@ def run_scenario(scenario: Scenario, settings: RunSettings) -> RunResult:
     start = time.perf_counter()
     points = design_points(scenario)
     header = replicate_columns(scenario)
-    store = ChunkStore(settings.out_dir, scenario, settings.chunk_size, fresh=settings.fresh)
-    units = work_units(points, scenario.replicates, settings.chunk_size)
+    engine, why = choose_engine([p.scenario for p in points], settings.engine)
+    chunk = settings.chunk_size or (FAST_CHUNK if engine == "fast" else DEFAULT_CHUNK)
+    store = ChunkStore(settings.out_dir, scenario, chunk, fresh=settings.fresh, engine=engine)
+    units = work_units(points, scenario.replicates, chunk, engine)
     pending = [u for u in units if not store.has(u)]
     total = sum(u.stop - u.first for u in pending)
     bar = tqdm(total=total, unit="rep", disable=settings.quiet or total == 0, file=sys.stderr,
@@ -74,4 +82,4 @@ def run_scenario(scenario: Scenario, settings: RunSettings) -> RunResult:
     summary = summarise(data, points, estimators, alpha_of, targets)
     comparisons = compare_points(data, points, scenario.sweep, estimators, alpha_of)
     return RunResult(summary, list(points[0].swept), data, time.perf_counter() - start,
-                     total, len(points) * scenario.replicates, comparisons)
+                     total, len(points) * scenario.replicates, comparisons, engine, why, chunk)
