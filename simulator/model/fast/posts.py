@@ -66,7 +66,7 @@ def post_spells(posts: np.ndarray, rate_per_month: np.ndarray, vacancy_months: f
     if not np.any(rate > 0):
         ones = np.ones(post_team.size, dtype=bool)
         return Spells(post_team, np.zeros(post_team.size), until, ~ones, ones)
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", over="ignore"):
         leave, join = _renewal_times(rate, vacancy_months, until, rng)
     start = np.concatenate([np.zeros((rate.size, 1)), join[:, :-1]], axis=1)   # (P, C)
     held = start < until[:, None]
