@@ -133,3 +133,38 @@ def test_draw_shows_runs_replicate_and_run_json_names_the_engine(tmp_path, write
     assert months == sorted(months)
     kinds = {e["kind"] for e in events}
     assert {"staff_leave", "staff_join", "session", "dropout"} <= kinds
+
+
+class _Process:
+    def interrupt(self, cause):   # the staffing process a disbanding stops: not needed here
+        pass
+
+
+@settings(deadline=None, max_examples=30)
+@given(st.integers(0, 2**31), st.floats(0.0, 2.0), st.integers(0, 3), st.floats(0.0, 1.0))
+def test_disbanding_makes_the_simpy_engines_choices_from_the_same_draws(seed, rate, scheduled, p):
+    import simpy
+
+    from simulator.model.fast.reconfiguration import reconfigure
+    from simulator.model.timeline.reconfiguration import Membership, disband_plan, reconfiguration
+
+    scenario = parse_scenario({"name": "r", "trial": {"teams": 16, "sites": {"a": 0.5, "b": 0.5}},
+                               "reconfiguration": {"disband_rate_per_team_year": rate,
+                                                   "scheduled": [{"month": 4, "teams": scheduled}] if scheduled else [],
+                                                   "patient_transfer_probability": p}})
+    rng = np.random.default_rng(seed)
+    site = rng.choice(np.array(["a", "b", "c"]), size=16)
+    arm, patient_team = rng.integers(2, size=16), np.repeat(np.arange(16), rng.integers(1, 6, size=16))
+    fast = reconfigure(site, arm, patient_team, scenario, np.random.default_rng(seed + 1))
+    env, membership, log, draws = simpy.Environment(), Membership(patient_team, 16), [], np.random.default_rng(seed + 1)
+    plan = disband_plan(scenario.reconfiguration, 16, 12.0, draws)
+    env.process(reconfiguration(env, plan, site, arm, [_Process()] * 16, membership, p, rng=draws, log=log))
+    env.run(until=12.0)
+    # SimPy's clock reaches a month by adding timeouts: the same month to within rounding
+    assert [m[1:] for m in fast.membership.moves] == [m[1:] for m in membership.moves]
+    assert np.allclose([m[0] for m in fast.membership.moves], [m[0] for m in membership.moves],
+                       rtol=1e-12, atol=0)
+    assert np.array_equal(fast.membership.current, membership.current)
+    assert np.allclose(fast.membership.lost_month, membership.lost_month, rtol=1e-12, atol=0,
+                       equal_nan=True)
+    assert [e[1:] for e in fast.events] == [e[1:] for e in log]

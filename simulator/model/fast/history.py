@@ -61,7 +61,6 @@ def replicate_history(chunk: ChunkTimeline, rows: slice, patients: slice, draws:
     membership = draws.reconfigured.membership
     gone = draws.reconfigured.disband_month
     remaining = chunk.remaining[rows]
-    p = chunk.paths
     return TimelineHistory(
         months=months,
         events=_events(chunk, rows, draws) if detail else (),
@@ -72,7 +71,7 @@ def replicate_history(chunk: ChunkTimeline, rows: slice, patients: slice, draws:
         disrupted_month=_first_moves(membership.moves, membership.current.size),
         moves=tuple(membership.moves),
         exposure=chunk.exposure[patients], team_dose=chunk.team_dose[rows],
-        fidelity_at_followup=p.at_end(p.fidelity)[rows],
+        fidelity_at_followup=chunk.fidelity_at_followup[rows],
         baseline_staff_in_post=chunk.baseline_in_post[rows],
         staff_departures=chunk.departures[rows],
         staff_flow={"joined": chunk.joined[rows], "moved_out": np.zeros(k, dtype=np.int64),

@@ -1,9 +1,11 @@
 """Disbanding and patient transfers for one replicate, before the staffing is simulated.
 
 Which teams disband, when, and where their patients go depends only on the plan, the sites and
-arms, never on the rosters, so the fast engine settles it first, with the SimPy engine's own
-rules (``timeline.reconfiguration``: the plan, the choice of a scheduled team, the transfers),
-and then simulates each team's staff up to its disbanding.
+arms, never on the rosters, so the fast engine settles it first and then simulates each team's
+staff up to its disbanding. The rules and the draws are the SimPy engine's
+(``timeline.reconfiguration``: ``disband_plan``; ``choose_scheduled`` and ``move_patients``,
+here on integer site codes and without a loop over patients; tests/test_fast_engine.py checks
+that both give the same teams and moves from the same generator).
 """
 from __future__ import annotations
 
@@ -12,8 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulator.model.timeline.events import Event
-from simulator.model.timeline.reconfiguration import (Membership, choose_scheduled,
-                                                      disband_plan, move_patients)
+from simulator.model.timeline.reconfiguration import Membership, disband_plan
 from simulator.scenario.schema import Scenario
 
 
@@ -24,6 +25,36 @@ class Reconfigured:
     events: list                # disband, transfer and lost events, in time order
 
 
+def choose_team(site: np.ndarray, arm: np.ndarray, active: np.ndarray,
+                rng: np.random.Generator, where: int = -1) -> int:
+    """``choose_scheduled`` on site codes (K,) int: a running team (of site ``where`` if ≥ 0)
+    whose loss still leaves its site a team in its arm, uniformly (any running team if none)."""
+    alive = np.flatnonzero(active & (site == where)) if where >= 0 else np.flatnonzero(active)
+    if alive.size == 0:
+        return -1
+    cell = site[alive] * 2 + arm[alive]
+    safe = alive[np.bincount(cell)[cell] >= 2]
+    return int(rng.choice(safe if safe.size else alive))
+
+
+def transfer_patients(team: int, now: float, site: np.ndarray, membership: Membership,
+                      p_transfer: float, *, rng: np.random.Generator, log: list) -> None:
+    """``move_patients``: each current patient of a team that has just disbanded transfers with
+    probability p_transfer to a running team of its site chosen uniformly, else is lost."""
+    patients = np.flatnonzero(membership.current == team)
+    receivers = np.flatnonzero(membership.active & (site == site[team]))
+    transfer = rng.random(patients.size) < p_transfer
+    if receivers.size:
+        to = np.where(transfer, receivers[rng.integers(receivers.size, size=patients.size)], -1)
+    else:
+        to = np.full(patients.size, -1)
+    membership.current[patients] = to
+    membership.lost_month[patients[to < 0]] = now
+    for i, j in zip(patients.tolist(), to.tolist()):
+        log.append(Event(now, "transfer", team, i, j) if j >= 0 else Event(now, "lost", team, i, -1))
+        membership.moves.append((now, i, team, j))
+
+
 def reconfigure(site: np.ndarray, arm: np.ndarray, patient_team: np.ndarray,
                 scenario: Scenario, rng: np.random.Generator) -> Reconfigured:
     """Disband teams as planned (at random, or on schedule), moving their current patients."""
@@ -31,15 +62,20 @@ def reconfigure(site: np.ndarray, arm: np.ndarray, patient_team: np.ndarray,
     membership = Membership(patient_team, k)
     disbanded = np.full(k, np.nan)
     log: list[Event] = []
-    for month, team, where in disband_plan(spec, k, months, rng):
+    plan = disband_plan(spec, k, months, rng)
+    names, code = np.unique(site, return_inverse=True) if plan else (site, None)
+    for month, team, where in plan:
         if month >= months:   # not before follow-up: the SimPy run stops at follow-up
             continue
-        j = team if team >= 0 else choose_scheduled(site, arm, membership.active, rng, where)
-        if j < 0 or not membership.active[j]:
+        if team < 0:
+            wanted = -1 if where is None else (int(np.searchsorted(names, where))
+                                               if where in names else k + 1)
+            team = choose_team(code, arm, membership.active, rng, wanted)
+        if team < 0 or not membership.active[team]:
             continue
-        membership.active[j] = False
-        disbanded[j] = month
-        log.append(Event(month, "disband", j, -1, -1))
-        move_patients(j, month, site, membership, spec.patient_transfer_probability,
-                      rng=rng, log=log)
+        membership.active[team] = False
+        disbanded[team] = month
+        log.append(Event(month, "disband", team, -1, -1))
+        transfer_patients(team, month, code, membership, spec.patient_transfer_probability,
+                          rng=rng, log=log)
     return Reconfigured(disbanded, membership, log)

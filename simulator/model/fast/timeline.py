@@ -56,6 +56,7 @@ class ChunkTimeline:
     posts: np.ndarray             # (G,) establishment
     exposure: np.ndarray          # (n,) E_ij
     team_dose: np.ndarray         # (G,) (1/T) ∫0^T F
+    fidelity_at_followup: np.ndarray  # (G,)
     departures: np.ndarray        # (G,) staff who left before the team's end
     joined: np.ndarray            # (G,) newcomers
     baseline_in_post: np.ndarray  # (G,) baseline holders still in post at follow-up
@@ -115,6 +116,7 @@ def chunk_timeline(draws: list[Draws], worlds: list[World], scenario: Scenario) 
         paths=paths, posts=posts,
         exposure=_exposure(paths, own, moves, months, scenario.intervention.effect_lag_months),
         team_dose=paths.integral(np.arange(g), np.full(g, months)) / months,
+        fidelity_at_followup=paths.at_end(paths.fidelity),
         departures=count(left), joined=count(start > 0),
         baseline_in_post=np.where(running, count(baseline & ~left), 0),
         remaining=count(~left))
