@@ -22,7 +22,17 @@ from simulator.scenario.schema import Scenario
 class Reconfigured:
     disband_month: np.ndarray   # (K,) nan if the team ran to follow-up
     membership: Membership      # final team, lost month and every move of each patient
-    events: list                # disband, transfer and lost events, in time order
+    order: tuple = ()           # (month, team) of each disbanding, in time order
+
+    @property
+    def events(self) -> list[Event]:
+        """Disband, transfer and lost events in time order (built only when asked for)."""
+        log, moves = [], self.membership.moves
+        for month, team in self.order:
+            log.append(Event(month, "disband", team, -1, -1))
+            log += [Event(m, "transfer", t, i, j) if j >= 0 else Event(m, "lost", t, i, -1)
+                    for m, i, t, j in moves if t == team and m == month]
+        return log
 
 
 def choose_team(site: np.ndarray, arm: np.ndarray, active: np.ndarray,
@@ -38,7 +48,7 @@ def choose_team(site: np.ndarray, arm: np.ndarray, active: np.ndarray,
 
 
 def transfer_patients(team: int, now: float, site: np.ndarray, membership: Membership,
-                      p_transfer: float, *, rng: np.random.Generator, log: list) -> None:
+                      p_transfer: float, *, rng: np.random.Generator) -> None:
     """``move_patients``: each current patient of a team that has just disbanded transfers with
     probability p_transfer to a running team of its site chosen uniformly, else is lost."""
     patients = np.flatnonzero(membership.current == team)
@@ -50,9 +60,7 @@ def transfer_patients(team: int, now: float, site: np.ndarray, membership: Membe
         to = np.full(patients.size, -1)
     membership.current[patients] = to
     membership.lost_month[patients[to < 0]] = now
-    for i, j in zip(patients.tolist(), to.tolist()):
-        log.append(Event(now, "transfer", team, i, j) if j >= 0 else Event(now, "lost", team, i, -1))
-        membership.moves.append((now, i, team, j))
+    membership.moves += [(now, i, team, j) for i, j in zip(patients.tolist(), to.tolist())]
 
 
 def reconfigure(site: np.ndarray, arm: np.ndarray, patient_team: np.ndarray,
@@ -61,21 +69,21 @@ def reconfigure(site: np.ndarray, arm: np.ndarray, patient_team: np.ndarray,
     spec, months, k = scenario.reconfiguration, scenario.trial.months, site.size
     membership = Membership(patient_team, k)
     disbanded = np.full(k, np.nan)
-    log: list[Event] = []
+    order = []
     plan = disband_plan(spec, k, months, rng)
-    names, code = np.unique(site, return_inverse=True) if plan else (site, None)
+    codes = {name: c for c, name in enumerate(dict.fromkeys(site.tolist()))}
+    code = np.array([codes[name] for name in site.tolist()]) if plan else None
     for month, team, where in plan:
         if month >= months:   # not before follow-up: the SimPy run stops at follow-up
             continue
         if team < 0:
-            wanted = -1 if where is None else (int(np.searchsorted(names, where))
-                                               if where in names else k + 1)
+            wanted = -1 if where is None else codes.get(where, k + 1)
             team = choose_team(code, arm, membership.active, rng, wanted)
         if team < 0 or not membership.active[team]:
             continue
         membership.active[team] = False
         disbanded[team] = month
-        log.append(Event(month, "disband", team, -1, -1))
+        order.append((month, team))
         transfer_patients(team, month, code, membership, spec.patient_transfer_probability,
-                          rng=rng, log=log)
-    return Reconfigured(disbanded, membership, log)
+                          rng=rng)
+    return Reconfigured(disbanded, membership, tuple(order))

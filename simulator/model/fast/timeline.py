@@ -69,7 +69,8 @@ def _exposure(paths: Paths, own: np.ndarray, moves: np.ndarray, months: float,
     patient_exposure``): the own team to T − L, then each move (month, patient, from, to or
     −1; global indices) cuts the spell in ``from`` and opens one in ``to``."""
     horizon = months - lag
-    total = paths.integral(own, np.full(own.size, horizon))
+    teams = paths.month.shape[0]
+    total = paths.integral(np.arange(teams), np.full(teams, horizon))[own]
     if moves.size:
         when = np.minimum(moves[:, 0], horizon)
         patient, origin, to = (moves[:, c].astype(np.int64) for c in (1, 2, 3))
