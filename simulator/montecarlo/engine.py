@@ -11,6 +11,8 @@ per-trial estimator is the same batch of one, so chunking cannot change a number
 """
 from __future__ import annotations
 
+import csv
+import io
 import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -25,6 +27,8 @@ from simulator.model.replicate import FLOW_COUNTS, Replicate, StageClock, simula
 from simulator.scenario.schema import Scenario
 from simulator.montecarlo.priors import prior_columns, prior_values, replicate_scenario
 from simulator.montecarlo.seeds import stream
+from simulator.montecarlo.summary import NUMERIC, columns_from_rows
+from simulator.outputs.files import csv_text
 
 ESTIMATE_FIELDS = ("estimate", "se", "df", "ci_low", "ci_high", "p_value", "converged")
 DIAGNOSTICS = ("teams_analysed_int", "teams_analysed_ctl", "patients_randomised",
@@ -144,6 +148,17 @@ def run_unit(unit: WorkUnit) -> tuple[list[list], dict[str, float]]:
         rows += [[d, r, p.label, *_estimate_values(estimates[i][k]), *tails[k]]
                  for i, p in enumerate(plan)]
     return rows, {"seconds": time.perf_counter() - start}
+
+
+def run_unit_csv(unit: WorkUnit) -> tuple[str, dict[str, np.ndarray]]:
+    """``run_unit`` for the executors: the chunk's rows as CSV text (no header) and as the
+    arrays the summary reads (parsed from that text, so the same as reading the chunk back).
+    Workers format and parse; the parent only writes files."""
+    header = replicate_columns(unit.scenario)
+    rows, _ = run_unit(unit)
+    text = csv_text(header, rows).split("\n", 1)[1]
+    names = ("design_point", "replicate", "estimator", *NUMERIC)
+    return text, columns_from_rows(header, list(csv.reader(io.StringIO(text))), names)
 
 
 def work_units(points, replicates: int, chunk_size: int, engine: str = "simpy") -> list[WorkUnit]:

@@ -49,10 +49,16 @@ class RunResult:
     chunk_size: int = DEFAULT_CHUNK
 
 
-def _read_all(store: ChunkStore, units, header) -> dict:
-    """Parse chunk by chunk into arrays, so memory holds numbers, not text rows."""
+def _key(unit) -> tuple[int, int, int]:
+    return unit.design_point, unit.first, unit.stop
+
+
+def _read_all(store: ChunkStore, units, header, computed: dict) -> dict:
+    """Parse chunk by chunk into arrays, so memory holds numbers, not text rows; the chunks
+    computed in this run come parsed by their worker (``computed``)."""
     names = ("design_point", "replicate", "estimator", *NUMERIC)
-    parts = [columns_from_rows(header, store.read(u), names) for u in units]
+    parts = [computed.pop(_key(u), None) or columns_from_rows(header, store.read(u), names)
+             for u in units]
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
@@ -69,11 +75,14 @@ def run_scenario(scenario: Scenario, settings: RunSettings) -> RunResult:
     total = sum(u.stop - u.first for u in pending)
     bar = tqdm(total=total, unit="rep", disable=settings.quiet or total == 0, file=sys.stderr,
                desc=scenario.name, smoothing=0.1)
+    computed = {}
     with bar:
-        for unit, (rows, _) in results(settings.executor, settings.workers, settings.scheduler, pending):
-            store.save(unit, header, rows)
+        for unit, (text, columns) in results(settings.executor, settings.workers,
+                                             settings.scheduler, pending):
+            store.save_text(unit, text)
+            computed[_key(unit)] = columns
             bar.update(unit.stop - unit.first)
-    data = _read_all(store, units, header)
+    data = _read_all(store, units, header, computed)
     store.concatenate(units, header, Path(settings.out_dir) / "replicates.csv")
     alpha_of = {p.index: p.scenario.analysis.alpha for p in points}
     estimators = list(dict.fromkeys(n for p in points for n in p.scenario.analysis.estimators))

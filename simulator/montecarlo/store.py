@@ -93,7 +93,10 @@ class ChunkStore:
         return self.path(unit.design_point, unit.first, unit.stop).exists()
 
     def save(self, unit, header, rows) -> None:
-        text = csv_text(header, rows).split("\n", 1)[1]
+        self.save_text(unit, csv_text(header, rows).split("\n", 1)[1])
+
+    def save_text(self, unit, text: str) -> None:
+        """A chunk already formatted as CSV rows (no header), atomically."""
         write_atomic(self.path(unit.design_point, unit.first, unit.stop), text)
 
     def read(self, unit) -> list[list[str]]:
