@@ -25,6 +25,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
+	$(BIN)/python -m pytest -m bench -q -p no:cacheprovider
 	$(BIN)/python -m benchmarks.bench
 
 clean:

@@ -1,10 +1,12 @@
 """``make bench``: throughput, peak memory and time per stage, written to outputs/bench/bench.csv.
 
 Cases: (a) a plain design — 14 teams per arm × 20 patients, ICC 0.05, no dynamics, mixed_ancova;
-(b) scenarios/refocus.yaml with full dynamics, mixed_ancova + cluster_summary. For each:
-replicates/s serial and with 2 workers, time per stage, and the ratio against a naive loop that
-fits statsmodels MixedLM per replicate on the same data. Peak RSS is measured on a separate
-``crtsim run`` of many replicates (results stream to disk).
+(b) scenarios/refocus.yaml with full dynamics, mixed_ancova + cluster_summary. For each case and
+each engine (SimPy, fast): replicates/s serial and with 2 workers, parallel efficiency (the
+2-worker rate over twice the serial rate), time per stage, the ratio against the SimPy engine
+and against a naive loop that fits statsmodels MixedLM per replicate on the same data. Peak RSS
+is measured on a separate ``crtsim run`` of many replicates (results stream to disk), and the
+time of ``crtsim solve scenarios/refocus.yaml --target-power 0.8`` on the fast engine.
 """
 from __future__ import annotations
 
@@ -23,7 +25,9 @@ from simulator.montecarlo.engine import batch_fit
 from simulator.outputs.files import write_columns
 from simulator.model.replicate import StageClock
 from simulator.montecarlo.engine import draw_replicate
-from simulator.montecarlo.runner import RunSettings, run_scenario
+from simulator.model.fast import simulate_chunk
+from simulator.montecarlo.engine import _streams
+from simulator.montecarlo.runner import DEFAULT_CHUNK, FAST_CHUNK, RunSettings, run_scenario
 from simulator.scenario.files import load_scenario, parse_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,23 +46,31 @@ def cases() -> dict:
     return {"plain": parse_scenario(PLAIN), "refocus": refocus}
 
 
-def throughput(scenario, replicates: int, executor: str, workers: int) -> float:
+ENGINES = ("simpy", "fast")
+
+
+def throughput(scenario, replicates: int, executor: str, workers: int, engine: str) -> float:
     s = scenario.model_copy(update={"replicates": replicates})
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         run_scenario(s, RunSettings(out_dir=Path(tmp), executor=executor, workers=workers,
-                                    quiet=True, fresh=True))
+                                    quiet=True, fresh=True, engine=engine))
         return replicates / (time.perf_counter() - start)
 
 
-def stage_seconds(scenario, replicates: int, chunk: int = 25) -> dict[str, float]:
-    """Mean seconds per replicate in each stage and each estimator, analysing chunks the way
-    the engine does (batched where a batched estimator exists)."""
+def stage_seconds(scenario, replicates: int, engine: str) -> dict[str, float]:
+    """Mean seconds per replicate in each stage and each estimator, simulating and analysing
+    chunks the way the engine does (batched where a batched estimator exists)."""
     clock = StageClock()
     plan = analysis_plan(scenario.analysis)
+    chunk = FAST_CHUNK if engine == "fast" else DEFAULT_CHUNK
     for first in range(0, replicates, chunk):
-        trials = [draw_replicate(scenario, r, clock=clock).trial
-                  for r in range(first, min(first + chunk, replicates))]
+        stop = min(first + chunk, replicates)
+        if engine == "fast":
+            trials = [r.trial for r in simulate_chunk(scenario, range(first, stop),
+                                                      _streams(scenario), clock=clock)]
+        else:
+            trials = [draw_replicate(scenario, r, clock=clock).trial for r in range(first, stop)]
         for planned in plan:
             fit = batch_fit(planned)
             with clock(planned.label + (" (batched)" if fit else "")):
@@ -88,7 +100,7 @@ def naive_seconds(scenario, replicates: int) -> float:
 
 
 def peak_rss_mb(scenario_path: Path, replicates: int, workers: int) -> float:
-    """Peak resident memory (MB) of the largest process of a ``crtsim run``."""
+    """Peak resident memory (MB) of the largest process of a ``crtsim run`` (engine auto)."""
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run([sys.executable, "-m", "simulator", "run", str(scenario_path), "--replicates",
                         str(replicates), "--workers", str(workers), "--out", tmp, "--quiet",
@@ -96,20 +108,47 @@ def peak_rss_mb(scenario_path: Path, replicates: int, workers: int) -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
+def solve_seconds(engine: str) -> float:
+    """Wall seconds of ``crtsim solve scenarios/refocus.yaml --target-power 0.8``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "simulator", "solve",
+                        str(ROOT / "scenarios" / "refocus.yaml"), "--target-power", "0.8",
+                        "--quiet", "--out", tmp, "--engine", engine], check=True,
+                       stdout=subprocess.DEVNULL)
+        return time.perf_counter() - start
+
+
+def engine_rows(name, scenario, engine, args, naive) -> list[tuple[str, str, float, str]]:
+    """One engine on one case: rates, parallel efficiency, stages, speed-up over naive."""
+    case = f"{name}_{engine}"
+    serial = throughput(scenario, args.replicates, "serial", 1, engine)
+    parallel = throughput(scenario, args.replicates, "local", 2, engine)
+    rows = [(case, "replicates_per_s_serial", serial, "1/s"),
+            (case, "replicates_per_s_2_workers", parallel, "1/s"),
+            (case, "parallel_efficiency", parallel / (2 * serial), "fraction")]
+    stages = stage_seconds(scenario, args.stage_replicates, engine)
+    total = sum(stages.values())
+    rows += [(case, f"share_{k}", v / total, "fraction") for k, v in stages.items()]
+    rows += [(case, f"ms_per_replicate_{k}", 1e3 * v, "ms") for k, v in stages.items()]
+    rows.append((case, "speedup_serial_vs_naive", naive * serial, "x"))
+    return rows
+
+
 def measure(args) -> list[tuple[str, str, float, str]]:
     rows = []
     for name, scenario in cases().items():
-        serial = throughput(scenario, args.replicates, "serial", 1)
-        rows.append((name, "replicates_per_s_serial", serial, "1/s"))
-        rows.append((name, "replicates_per_s_2_workers",
-                     throughput(scenario, args.replicates, "local", 2), "1/s"))
-        stages = stage_seconds(scenario, args.stage_replicates)
-        total = sum(stages.values())
-        rows += [(name, f"share_{k}", v / total, "fraction") for k, v in stages.items()]
-        rows += [(name, f"ms_per_replicate_{k}", 1e3 * v, "ms") for k, v in stages.items()]
         naive = naive_seconds(scenario, args.naive_replicates)
         rows.append((name, "naive_statsmodels_s_per_replicate", naive, "s"))
-        rows.append((name, "speedup_serial_vs_naive", naive * serial, "x"))
+        per_engine = {e: engine_rows(name, scenario, e, args, naive) for e in ENGINES}
+        for e in ENGINES:
+            rows += per_engine[e]
+        rate = {e: {m: v for _, m, v, _ in per_engine[e]} for e in ENGINES}
+        for m in ("replicates_per_s_serial", "replicates_per_s_2_workers"):
+            rows.append((name, f"fast_over_simpy_{m[len('replicates_per_s_'):]}",
+                         rate["fast"][m] / rate["simpy"][m], "x"))
+    if args.solve:
+        rows.append(("refocus_fast", "solve_target_power_0.8_seconds", solve_seconds("fast"), "s"))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "plain.yaml"
         import yaml
@@ -125,6 +164,8 @@ def main(argv=None) -> int:
     parser.add_argument("--stage-replicates", type=int, default=300)
     parser.add_argument("--naive-replicates", type=int, default=40)
     parser.add_argument("--rss-replicates", type=int, default=100_000)
+    parser.add_argument("--solve", action=argparse.BooleanOptionalAction, default=True,
+                        help="time crtsim solve on refocus.yaml with the fast engine")
     parser.add_argument("--out", default=str(ROOT / "outputs" / "bench" / "bench.csv"))
     args = parser.parse_args(argv)
     rows = measure(args)
@@ -132,7 +173,7 @@ def main(argv=None) -> int:
                              "value": [r[2] for r in rows], "unit": [r[3] for r in rows]})
     width = max(len(r[1]) for r in rows)
     for case, metric, value, unit in rows:
-        print(f"{case:<8} {metric:<{width}} {value:>12.4g} {unit}")
+        print(f"{case:<14} {metric:<{width}} {value:>12.4g} {unit}")
     print(f"wrote {args.out}")
     return 0
 

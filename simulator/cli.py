@@ -9,8 +9,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from simulator.cli_args import fraction as _fraction, non_negative as _non_negative, \
-    positive as _positive
+from simulator.cli_validate import cmd_validate
+from simulator.cli_args import add_engine, fraction as _fraction, \
+    non_negative as _non_negative, positive as _positive
+from simulator.model.fast.coverage import EngineNotCovered, choose_engine
 from simulator.scenario.files import ScenarioError, design_points, load_scenario
 
 EXIT_USAGE = 2
@@ -23,34 +25,6 @@ def _print_errors(err: ScenarioError) -> int:
     return EXIT_USAGE
 
 
-def cmd_validate(args) -> int:
-    from simulator.outputs.echo import allocation_summary, team_list_lines
-    from simulator.planning.derived import derived_quantities
-    from simulator.scenario.prior_keys import prior_lines
-
-    scenario = load_scenario(args.scenario)
-    points = design_points(scenario)
-    print(f"{args.scenario}: valid scenario '{scenario.name}' "
-          f"({len(points)} design point(s) x {scenario.replicates} replicates, seed {scenario.seed})")
-    if scenario.description:
-        print(f"  {scenario.description}")
-    for line in team_list_lines(scenario):
-        print(f"  {line}")
-    for point in points:
-        if point.swept:
-            print("design point " + ", ".join(f"{k} = {v}" for k, v in point.swept.items()))
-        for line in prior_lines(point.scenario):
-            print(f"  {line}")
-        for name, value in derived_quantities(point.scenario).items():
-            print(f"  {name:<60} {value}")
-        for line in allocation_summary(point):
-            print(f"  {line}")
-    from simulator.planning.design_checks import design_warnings
-    for line in design_warnings(points):
-        print(f"warning: {line}")
-    return 0
-
-
 def cmd_draw(args) -> int:
     from simulator.outputs.draw import write_replicate
     from simulator.montecarlo.engine import draw_replicate
@@ -61,7 +35,8 @@ def cmd_draw(args) -> int:
         print(f"--design-point {args.design_point}: the scenario has design points 0..{len(points) - 1}",
               file=sys.stderr)
         return EXIT_USAGE
-    rep = draw_replicate(points[args.design_point].scenario, args.replicate)
+    engine, why = choose_engine([p.scenario for p in points], args.engine)   # as run would
+    rep = draw_replicate(points[args.design_point].scenario, args.replicate, engine=engine)
     out = Path(args.out) if args.out else Path("outputs") / scenario.name / "draw" / \
         f"d{args.design_point}_r{args.replicate}"
     for path in write_replicate(rep, out, label=f"design point {args.design_point}, "
@@ -72,6 +47,7 @@ def cmd_draw(args) -> int:
           f"teams disbanded {d['teams_disbanded']}; mean fidelity at follow-up (intervention) "
           f"{d['mean_fidelity_int']:.3f}; true ITT effect " + "; ".join(
               f"{o.label} {o.true_itt:.4g}" for o in rep.outcome_trials))
+    print(f"engine {engine}: {why}")
     return 0
 
 
@@ -86,7 +62,7 @@ def cmd_run(args) -> int:
     out = Path(args.out) if args.out else Path("outputs") / scenario.name
     settings = RunSettings(out_dir=out, executor=args.executor, workers=args.workers,
                            chunk_size=args.chunk_size, fresh=args.fresh, quiet=args.quiet,
-                           scheduler=args.scheduler)
+                           scheduler=args.scheduler, engine=args.engine)
     try:
         result = run_scenario(scenario, settings)
     except (StaleChunksError, DaskUnavailable) as err:
@@ -108,7 +84,8 @@ def cmd_run(args) -> int:
         print(summary_table(result.summary, result.swept_keys))
         rate = result.computed_replicates / result.seconds if result.seconds else float("nan")
         print(f"{result.total_replicates} replicates ({result.computed_replicates} computed) in "
-              f"{result.seconds:.1f} s, {rate:.0f} replicates/s; outputs in {out}/")
+              f"{result.seconds:.1f} s, {rate:.0f} replicates/s, {result.engine} engine "
+              f"({result.engine_reason}); outputs in {out}/")
     return 0
 
 
@@ -189,7 +166,7 @@ def cmd_solve(args) -> int:
     log = (lambda text: None) if args.quiet else (lambda text: print(text, file=sys.stderr))
     solution = solve(goal.scenario, args.vary, goal.target, estimator=estimator,
                      max_replicates=args.max_replicates, out_dir=out, executor=args.executor,
-                     workers=args.workers, log=log, measure=goal.measure)
+                     workers=args.workers, log=log, measure=goal.measure, engine=args.engine)
     if args.json:
         import json
         print(json.dumps(solution.as_json()))
@@ -223,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replicate", type=int, default=0)
     p.add_argument("--design-point", type=int, default=0)
     p.add_argument("--out", default=None, help="folder (default outputs/<name>/draw/d<D>_r<R>)")
+    add_engine(p)
     p.set_defaults(func=cmd_draw)
     p = sub.add_parser("run", help="simulate every design point and write outputs")
     p.add_argument("scenario")
@@ -231,7 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_positive, default=None)
     p.add_argument("--executor", choices=("serial", "local", "dask"), default="local")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address")
-    p.add_argument("--chunk-size", type=_positive, default=25)
+    p.add_argument("--chunk-size", type=_positive, default=None,
+                   help="replicates per chunk (default 25 on SimPy, 200 on the fast engine)")
+    add_engine(p)
     p.add_argument("--out", default=None, help="output folder (default outputs/<name>)")
     p.add_argument("--fresh", action="store_true", help="discard completed chunks")
     p.add_argument("--no-plots", action="store_true")
@@ -267,6 +247,7 @@ def _add_power_solve_report(sub) -> None:
     p.add_argument("--out", default=None, help="folder for the runs (default outputs/<name>/solve)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    add_engine(p)
     p.set_defaults(func=cmd_solve)
     p = sub.add_parser("report", help="rebuild plots and report.html from saved results")
     p.add_argument("output_dir")
@@ -280,6 +261,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except ScenarioError as err:
         return _print_errors(err)
+    except EngineNotCovered as err:   # --engine fast for a scenario it does not simulate
+        print(f"{args.scenario}: {err}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

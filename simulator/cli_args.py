@@ -23,3 +23,10 @@ def fraction(text: str) -> float:
     if not 0 < value < 1:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
     return value
+
+
+def add_engine(parser) -> None:
+    """``--engine simpy | fast | auto`` (run, draw, solve)."""
+    parser.add_argument("--engine", choices=("simpy", "fast", "auto"), default="auto",
+                        help="auto: the fast engine when it covers every process the scenario uses")
+

@@ -173,12 +173,10 @@ def arm_flow_counts(world, arm, history, status) -> dict:
     own, final = world.patient_team, history.final_team
     moved = (final >= 0) & (final != own)
     across = moved & (team_arm[np.maximum(final, 0)] != team_arm[own])
-    joins = np.bincount(np.array([e.team for e in history.events if e.kind == "staff_join"],
-                                 dtype=int), minlength=world.n_teams)
-    flow = history.staff_flow
+    flow = history.staff_flow   # "joined": the staff_join events; "in_post": at follow-up
     per_team = np.array([np.ones(world.n_teams), ~np.isnan(history.disband_month),   # (11, K)
-                         world.staff, history.staff_departures, joins,
-                         [p.in_post[-1] for p in history.paths], history.merged_into >= 0,
+                         world.staff, history.staff_departures, flow["joined"],
+                         flow["in_post"], history.merged_into >= 0,
                          flow["moved_out"], flow["moved_in"],
                          *_staff_merged_across(history, team_arm)], dtype=float)
     per_patient = np.array([np.ones(own.size), moved & ~across, across, status == DROPPED,
@@ -244,15 +242,28 @@ def simulate_replicate(scenario: Scenario, rng: Streams, *,
     """One simulated trial of ``scenario``, each stage drawing from ``rng(stage)`` (the Monte
     Carlo engine hands in replicate r's seed streams: ``montecarlo.engine.draw_replicate``)."""
     timed = clock or _untimed
+    world, allocation = draw_baseline(scenario, rng, timed)
+    with timed("timeline"):
+        history = run_timeline(world, allocation.arm.astype(int), scenario, rng=rng("timeline"))
+    return finish_replicate(scenario, world, allocation, history, rng, timed)
+
+
+def draw_baseline(scenario: Scenario, rng: Streams, timed=_untimed) -> tuple[World, Allocation]:
+    """The world and its allocation (stages "world" and "allocation"); both engines share it."""
     with timed("world"):
         world = build_world(scenario.trial, scenario.outcome, rng=rng("world"))
     with timed("allocation"):
         n_int = intervention_count(world.n_teams, scenario.trial.intervention_share)
         allocation = allocate(allocation_settings(scenario), world.covariates(), n_int,
                               rng=rng("allocation"))
-        arm = allocation.arm.astype(int)
-    with timed("timeline"):
-        history = run_timeline(world, arm, scenario, rng=rng("timeline"))
+    return world, allocation
+
+
+def finish_replicate(scenario: Scenario, world: World, allocation: Allocation,
+                     history: TimelineHistory, rng: Streams, timed=_untimed) -> Replicate:
+    """Outcomes, dropout, what the trial observes and the diagnostics, after either engine's
+    timeline (stages "outcomes" and "dropout")."""
+    arm = allocation.arm.astype(int)
     with timed("outcomes"):
         outcomes = draw_outcomes(world, arm, history.exposure, history.team_dose,
                                  scenario.outcome, latent_intervention(scenario),

@@ -11,6 +11,8 @@ per-trial estimator is the same batch of one, so chunking cannot change a number
 """
 from __future__ import annotations
 
+import csv
+import io
 import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -20,11 +22,16 @@ import numpy as np
 from simulator.analysis.inference import EstimateArrays
 from simulator.analysis.records import Estimate, ObservedTrial, OutcomeTrial
 from simulator.analysis.registry import PlannedAnalysis, estimators_for, run_analysis, spec
+from simulator.model.fast import simulate_chunk
 from simulator.model.replicate import FLOW_COUNTS, Replicate, StageClock, simulate_replicate
 from simulator.scenario.schema import Scenario
 from simulator.montecarlo.priors import prior_columns, prior_values, replicate_scenario
 from simulator.montecarlo.seeds import stream
+from simulator.montecarlo.summary import NUMERIC, columns_from_rows
+from simulator.outputs.files import csv_text
 
+# The columns the summary reads back from each chunk (workers parse them; ``runner``).
+RUN_COLUMNS = ("design_point", "replicate", "outcome", "estimator", *NUMERIC)
 ESTIMATE_FIELDS = ("estimate", "se", "df", "ci_low", "ci_high", "p_value", "converged")
 DIAGNOSTICS = ("teams_analysed_int", "teams_analysed_ctl", "patients_randomised",
                "patients_analysed", "teams_disbanded", "staff_turnover", "mean_fidelity_int",
@@ -36,14 +43,23 @@ EXTRA_DIAGNOSTICS = ("patients_dropout", "patients_lost", "team_type_all_in_one_
 
 
 def draw_replicate(scenario: Scenario, replicate: int, *,
-                   clock: StageClock | None = None) -> Replicate:
+                   clock: StageClock | None = None, engine: str = "simpy") -> Replicate:
     """Replicate r of a design point's scenario from its own seed streams, the same streams at
     every design point (common random numbers; ``seeds`` module docstring). DeclareDesign's
     ``draw_data``: any replicate rebuilt alone.  With priors, under replicate r's drawn
-    values (``priors.replicate_scenario``)."""
+    values (``priors.replicate_scenario``). ``engine="fast"``: the fast engine's replicate r
+    (a scenario it covers: ``model.fast.coverage``), with its event log and team paths."""
+    if engine == "fast":
+        return simulate_chunk(scenario, [replicate], _streams(scenario), detail=True,
+                              clock=clock)[0]
     scenario = replicate_scenario(scenario, replicate)
     return simulate_replicate(scenario, lambda stage: stream(scenario.seed, replicate, stage),
                               clock=clock)
+
+
+def _streams(scenario: Scenario):
+    """(replicate, stage[, label]) -> that stream of the seed tree (``seeds.stream``)."""
+    return lambda r, stage, label=None: stream(scenario.seed, r, stage, label)
 
 
 @dataclass(frozen=True)
@@ -52,6 +68,14 @@ class WorkUnit:
     first: int      # first replicate number
     stop: int       # one past the last
     scenario: Scenario
+    engine: str = "simpy"   # simpy | fast (``model.fast.coverage.choose_engine``)
+
+
+def simulate_unit(unit: WorkUnit) -> list[Replicate]:
+    """The unit's replicates, on its engine (the fast engine simulates the chunk at once)."""
+    if unit.engine == "fast":
+        return simulate_chunk(unit.scenario, range(unit.first, unit.stop), _streams(unit.scenario))
+    return [draw_replicate(unit.scenario, r) for r in range(unit.first, unit.stop)]
 
 
 def type_count_columns(scenario: Scenario) -> list[str]:
@@ -135,8 +159,7 @@ def run_unit(unit: WorkUnit) -> tuple[list[list], dict[str, float]]:
     replicates = range(unit.first, unit.stop)
     outcome_sets: list[tuple[OutcomeTrial, ...]] = []
     tails = []
-    for r in replicates:
-        rep = draw_replicate(scenario, r)
+    for r, rep in zip(replicates, simulate_unit(unit)):
         outcome_sets.append(rep.outcome_trials)
         tails.append(_tail(rep, scenario, r))
     rows: list[list[list]] = [[] for _ in replicates]
@@ -153,6 +176,16 @@ def run_unit(unit: WorkUnit) -> tuple[list[list], dict[str, float]]:
         {"seconds": time.perf_counter() - start}
 
 
-def work_units(points, replicates: int, chunk_size: int) -> list[WorkUnit]:
-    return [WorkUnit(p.index, first, min(first + chunk_size, replicates), p.scenario)
+def run_unit_csv(unit: WorkUnit) -> tuple[str, dict[str, np.ndarray]]:
+    """``run_unit`` for the executors: the chunk's rows as CSV text (no header) and as the
+    arrays the summary reads (parsed from that text, so the same as reading the chunk back).
+    Workers format and parse; the parent only writes files."""
+    header = replicate_columns(unit.scenario)
+    rows, _ = run_unit(unit)
+    text = csv_text(header, rows).split("\n", 1)[1]
+    return text, columns_from_rows(header, list(csv.reader(io.StringIO(text))), RUN_COLUMNS)
+
+
+def work_units(points, replicates: int, chunk_size: int, engine: str = "simpy") -> list[WorkUnit]:
+    return [WorkUnit(p.index, first, min(first + chunk_size, replicates), p.scenario, engine)
             for p in points for first in range(0, replicates, chunk_size)]

@@ -18,7 +18,7 @@ import concurrent.futures as cf
 import multiprocessing
 import os
 
-from simulator.montecarlo.engine import run_unit
+from simulator.montecarlo.engine import run_unit_csv
 from simulator.montecarlo.workers import die_with_parent
 
 
@@ -45,7 +45,7 @@ def dask_results(units, workers: int, scheduler: str | None):
 
     client, cluster = _client(workers, scheduler)
     try:
-        futures = {client.submit(run_unit, u, pure=False): u for u in units}
+        futures = {client.submit(run_unit_csv, u, pure=False): u for u in units}
         for fut in as_completed(futures):
             yield futures[fut], fut.result()
     finally:
@@ -56,7 +56,7 @@ def dask_results(units, workers: int, scheduler: str | None):
 
 def _serial(units):
     for unit in units:
-        yield unit, run_unit(unit)
+        yield unit, run_unit_csv(unit)
 
 
 def _pool_context():
@@ -71,7 +71,7 @@ def _pool_context():
 def _local(units, workers):
     with cf.ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context(),
                                 initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
-        futures = {pool.submit(run_unit, u): u for u in units}
+        futures = {pool.submit(run_unit_csv, u): u for u in units}
         try:
             for fut in cf.as_completed(futures):
                 yield futures[fut], fut.result()
@@ -82,7 +82,7 @@ def _local(units, workers):
 
 
 def results(executor: str, workers: int | None, scheduler: str | None, units):
-    """(unit, result) pairs as units complete on ``executor`` (serial | local | dask); one
+    """(unit, (CSV text, arrays): ``engine.run_unit_csv``) pairs as units complete on ``executor`` (serial | local | dask); one
     worker or one unit runs serially. Every executor gives the same results (module docstring)."""
     workers = workers or os.cpu_count() or 1
     if executor == "serial" or (executor == "local" and workers == 1) or len(units) <= 1:

@@ -10,8 +10,9 @@ import numpy as np
 from tqdm import tqdm
 
 from simulator.analysis.registry import estimators_for, spec
+from simulator.model.fast import choose_engine
 from simulator.model.outcome_list import outcome_kinds
-from simulator.montecarlo.engine import replicate_columns, run_unit, work_units
+from simulator.montecarlo.engine import RUN_COLUMNS, replicate_columns, work_units
 from simulator.scenario.schema import Scenario
 from simulator.scenario.files import design_points
 from simulator.montecarlo.store import ChunkStore
@@ -21,6 +22,7 @@ from simulator.montecarlo.summary import NUMERIC, columns_from_rows, primary_dat
 from simulator.montecarlo.executors import results
 
 DEFAULT_CHUNK = 25
+FAST_CHUNK = 200   # the fast engine's arrays pay off over larger chunks (numbers do not change)
 
 
 @dataclass(frozen=True)
@@ -28,10 +30,11 @@ class RunSettings:
     out_dir: Path
     executor: str = "local"          # serial | local | dask
     workers: int | None = None       # default: all cores
-    chunk_size: int = DEFAULT_CHUNK
+    chunk_size: int | None = None    # default: DEFAULT_CHUNK (SimPy), FAST_CHUNK (fast)
     fresh: bool = False
     quiet: bool = False
     scheduler: str | None = None
+    engine: str = "auto"             # simpy | fast | auto (``model.fast.coverage``), as the CLI
 
 
 @dataclass(frozen=True)
@@ -45,12 +48,20 @@ class RunResult:
     comparisons: list[dict] = field(default_factory=list)   # comparisons.csv rows
     families: list[dict] = field(default_factory=list)      # families.csv rows
     family_p_values: list[list] = field(default_factory=list)   # family_p_values.csv rows
+    engine: str = "simpy"            # the engine that ran
+    engine_reason: str = ""          # why (``choose_engine``)
+    chunk_size: int = DEFAULT_CHUNK
 
 
-def _read_all(store: ChunkStore, units, header) -> dict:
-    """Parse chunk by chunk into arrays, so memory holds numbers, not text rows."""
-    names = ("design_point", "replicate", "outcome", "estimator", *NUMERIC)
-    parts = [columns_from_rows(header, store.read(u), names) for u in units]
+def _key(unit) -> tuple[int, int, int]:
+    return unit.design_point, unit.first, unit.stop
+
+
+def _read_all(store: ChunkStore, units, header, computed: dict) -> dict:
+    """Parse chunk by chunk into arrays, so memory holds numbers, not text rows; the chunks
+    computed in this run come parsed by their worker (``computed``)."""
+    parts = [computed.pop(_key(u), None) or columns_from_rows(header, store.read(u), RUN_COLUMNS)
+             for u in units]
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
@@ -77,17 +88,22 @@ def run_scenario(scenario: Scenario, settings: RunSettings) -> RunResult:
     start = time.perf_counter()
     points = design_points(scenario)
     header = replicate_columns(scenario)
-    store = ChunkStore(settings.out_dir, scenario, settings.chunk_size, fresh=settings.fresh)
-    units = work_units(points, scenario.replicates, settings.chunk_size)
+    engine, why = choose_engine([p.scenario for p in points], settings.engine)
+    chunk = settings.chunk_size or (FAST_CHUNK if engine == "fast" else DEFAULT_CHUNK)
+    store = ChunkStore(settings.out_dir, scenario, chunk, fresh=settings.fresh, engine=engine)
+    units = work_units(points, scenario.replicates, chunk, engine)
     pending = [u for u in units if not store.has(u)]
     total = sum(u.stop - u.first for u in pending)
     bar = tqdm(total=total, unit="rep", disable=settings.quiet or total == 0, file=sys.stderr,
                desc=scenario.name, smoothing=0.1)
+    computed = {}
     with bar:
-        for unit, (rows, _) in results(settings.executor, settings.workers, settings.scheduler, pending):
-            store.save(unit, header, rows)
+        for unit, (text, columns) in results(settings.executor, settings.workers,
+                                             settings.scheduler, pending):
+            store.save_text(unit, text)
+            computed[_key(unit)] = columns
             bar.update(unit.stop - unit.first)
-    data = _read_all(store, units, header)
+    data = _read_all(store, units, header, computed)
     store.concatenate(units, header, Path(settings.out_dir) / "replicates.csv")
     alpha_of = {p.index: p.scenario.analysis.alpha for p in points}
     plan = outcome_plan(points)
@@ -98,4 +114,5 @@ def run_scenario(scenario: Scenario, settings: RunSettings) -> RunResult:
     comparisons = compare_points(primary_data(data), points, scenario.sweep, plan[0][1], alpha_of)
     family_rows, p_rows = families(data, points, plan)
     return RunResult(summary, list(points[0].swept), data, time.perf_counter() - start,
-                     total, len(points) * scenario.replicates, comparisons, family_rows, p_rows)
+                     total, len(points) * scenario.replicates, comparisons, family_rows, p_rows,
+                     engine, why, chunk)

@@ -68,9 +68,12 @@ def _stale_message(folder: Path, old: dict, new: dict) -> str:
 
 
 class ChunkStore:
-    def __init__(self, out_dir: Path, scenario: Scenario, chunk_size: int, *, fresh: bool):
+    def __init__(self, out_dir: Path, scenario: Scenario, chunk_size: int, *, fresh: bool,
+                 engine: str = "simpy"):
         self.folder = Path(out_dir) / "chunks"
         parts = {"scenario": scenario_hash(scenario, chunk_size), "code": code_hash()}
+        if engine != "simpy":   # the engines draw differently: never mix their chunks
+            parts["scenario"] = f"{parts['scenario']}-{engine}"
         self.hash = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
         new = {"hash": self.hash, **parts, "chunk_size": chunk_size}
         manifest = self.folder / "manifest.json"
@@ -90,7 +93,10 @@ class ChunkStore:
         return self.path(unit.design_point, unit.first, unit.stop).exists()
 
     def save(self, unit, header, rows) -> None:
-        text = csv_text(header, rows).split("\n", 1)[1]
+        self.save_text(unit, csv_text(header, rows).split("\n", 1)[1])
+
+    def save_text(self, unit, text: str) -> None:
+        """A chunk already formatted as CSV rows (no header), atomically."""
         write_atomic(self.path(unit.design_point, unit.first, unit.stop), text)
 
     def read(self, unit) -> list[list[str]]:

@@ -138,6 +138,7 @@ class Simulator:
     workers: int | None = None
     log: Callable[[str], None] = lambda text: None
     seen: dict = field(default_factory=dict)
+    engine: str = "simpy"   # simpy | fast | auto
 
     def evaluate(self, value: int, replicates: int) -> Evaluation | None:
         if (value, replicates) in self.seen:
@@ -149,7 +150,8 @@ class Simulator:
         if s is not None:
             folder = self.out_dir / f"{self.parameter}={value}_{self.estimator}"
             run = run_scenario(s, RunSettings(out_dir=folder, executor=self.executor,
-                                              workers=self.workers, quiet=True))
+                                              workers=self.workers, quiet=True,
+                                              engine=self.engine))
             row = next(r for r in run.summary if r["estimand"] == "itt")
             result = Evaluation(value, replicates, float(row["rejection_all"]),
                                 float(row["rejection_all_mcse"]), int(row["n_failed"]))
@@ -164,13 +166,14 @@ def solve(scenario: Scenario, parameter: str, target: float, *, estimator: str |
           max_replicates: int = 4000, start_replicates: int = 250, out_dir: Path,
           executor: str = "local", workers: int | None = None,
           log: Callable[[str], None] = lambda text: None,
-          measure: Measure | None = None) -> Solution:
+          measure: Measure | None = None, engine: str = "simpy") -> Solution:
     """Smallest integer ``parameter`` value whose simulated power reaches ``target``.  With
     priors the simulated power over all trials is the assurance; ``measure`` then gives the
     closed-form start (``assurance.closed_form_assurance``)."""
     estimator = estimator or scenario.analysis.estimators[0]
     cf = closed_form_value(scenario, parameter, target, estimator, measure)
-    sim = Simulator(scenario, parameter, estimator, Path(out_dir), executor, workers, log)
+    sim = Simulator(scenario, parameter, estimator, Path(out_dir), executor, workers, log,
+                    engine=engine)
     lower, upper = LIMITS[parameter]
     start = cf if cf is not None else int(round(_get(scenario, parameter)))
     n = min(start_replicates, max_replicates)

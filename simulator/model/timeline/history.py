@@ -61,7 +61,8 @@ class TimelineHistory:
     baseline_staff_in_post: np.ndarray  # (K,) baseline staff still in post at follow-up
     staff_departures: np.ndarray     # (K,) staff who left the team (the service or to move)
     staff_flow: dict                 # name -> (K,): joined, moved_out, moved_in, removed,
-    #                                  waiting (movers still waiting at follow-up), posts (at follow-up)
+    #                                  waiting (movers still waiting at follow-up), posts and
+    #                                  in_post (at follow-up)
 
     def monthly(self, step: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(months, fidelity (K, M), staff in post (K, M)) on a regular grid including follow-up."""
@@ -102,6 +103,7 @@ def _staff_flow(states) -> dict:
     flow = {k: np.array([s.flow[k] for s in states]) for k in states[0].flow}
     flow["waiting"] = np.array([len(s.waiting) for s in states])
     flow["posts"] = np.array([s.posts for s in states])
+    flow["in_post"] = np.array([s.n for s in states])   # at follow-up (0 once ended)
     return flow
 
 

@@ -1,0 +1,51 @@
+"""A chunk of replicates through the fast engine: world and allocation (shared with the SimPy
+engine), the array timeline for the whole chunk, then outcomes, dropout and diagnostics.
+
+Each replicate draws only from its own streams — ``streams(r, stage)`` for the stages both
+engines share ("world", "allocation", "outcomes", "dropout"), and ``streams(r, "timeline",
+"fast")`` for the fast timeline (its draws differ from the SimPy engine's, so its stream is
+its own) — and the chunk's arrays hold each team in a row of its own (``paths``), so a
+replicate's numbers do not depend on the chunk it is in, the workers or the executor.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+from simulator.model.fast.history import replicate_history
+from simulator.model.fast.timeline import chunk_timeline, draw_timeline
+from simulator.model.replicate import (Replicate, StageClock, _untimed, draw_baseline,
+                                       finish_replicate)
+from simulator.scenario.schema import Scenario
+
+ChunkStreams = Callable[..., np.random.Generator]   # (replicate, stage[, label]) -> Generator
+FAST_TIMELINE = ("timeline", "fast")                 # the fast timeline's stream: stage, label
+
+
+def simulate_chunk(scenario: Scenario, replicates: Sequence[int], streams: ChunkStreams, *,
+                   detail: bool = False, clock: StageClock | None = None) -> list[Replicate]:
+    """The replicates ``replicates`` of ``scenario`` (a scenario ``model.fast.coverage``
+    covers). ``detail`` also builds each history's event log and team paths (``crtsim draw``)."""
+    timed = clock or _untimed
+    bases, draws = [], []
+    for r in replicates:
+        world, allocation = draw_baseline(scenario, lambda stage: streams(r, stage), timed)
+        with timed("timeline"):
+            draws.append(draw_timeline(world, allocation.arm.astype(int), scenario,
+                                       streams(r, *FAST_TIMELINE)))
+        bases.append((world, allocation))
+    with timed("timeline"):
+        chunk = chunk_timeline(draws, [w for w, _ in bases], scenario)
+    teams = np.cumsum([0] + [w.n_teams for w, _ in bases])
+    patients = np.cumsum([0] + [w.patient_team.size for w, _ in bases])
+    out = []
+    for i, r in enumerate(replicates):
+        world, allocation = bases[i]
+        with timed("timeline"):
+            history = replicate_history(chunk, slice(teams[i], teams[i + 1]),
+                                        slice(patients[i], patients[i + 1]), draws[i],
+                                        scenario.trial.months, detail=detail)
+        out.append(finish_replicate(scenario, world, allocation, history,
+                                    lambda stage: streams(r, stage), timed))
+    return out

@@ -1,0 +1,84 @@
+"""One replicate's ``TimelineHistory`` cut from the chunk's arrays, the record the SimPy engine
+returns, so outcomes, dropout, diagnostics, the analysis and ``crtsim draw`` work unchanged.
+
+The event log and the per-team paths are built only on request (``detail``: ``crtsim draw``);
+a run needs neither (its diagnostics read the arrays).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from simulator.model.fast.paths import JOIN, LEAVE
+from simulator.model.fast.timeline import ChunkTimeline, Draws
+from simulator.model.timeline.events import Event
+from simulator.model.timeline.history import TeamPath, TimelineHistory
+
+
+def _first_moves(moves: list, n: int) -> np.ndarray:
+    """(n,) month of each patient's first move, nan if none (moves are in time order)."""
+    out = np.full(n, np.nan)
+    if moves:
+        month = np.array([m[0] for m in moves])
+        patient = np.array([m[1] for m in moves], dtype=np.int64)
+        _, first = np.unique(patient, return_index=True)
+        out[patient[first]] = month[first]
+    return out
+
+
+def _team_paths(chunk: ChunkTimeline, rows: slice) -> tuple[TeamPath, ...]:
+    """Each team's path, one entry per month at which something changed (the last value)."""
+    p = chunk.paths
+    out = []
+    for g in range(rows.start, rows.stop):
+        n = p.last[g] + 1
+        month = p.month[g, :n]
+        keep = np.append(month[1:] != month[:-1], True)
+        out.append(TeamPath.from_lists(month[keep].tolist(), p.fidelity[g, :n][keep].tolist(),
+                                       p.in_post[g, :n][keep].tolist()))
+    return tuple(out)
+
+
+def _events(chunk: ChunkTimeline, rows: slice, draws: Draws) -> tuple[Event, ...]:
+    """Staff leaving and joining (with staff in post after), sessions (with attendance),
+    disbanding and patient moves, in time order."""
+    p, log = chunk.paths, list(draws.reconfigured.events)
+    kinds = {LEAVE: "staff_leave", JOIN: "staff_join"}
+    for j, g in enumerate(range(rows.start, rows.stop)):
+        for c in range(p.last[g] + 1):
+            if p.kind[g, c] in kinds:
+                log.append(Event(float(p.month[g, c]), kinds[p.kind[g, c]], j, -1,
+                                 int(p.in_post[g, c])))
+        for s, month in enumerate(draws.sessions.tolist()):
+            if draws.taught[j] and month < draws.team_end[j]:
+                log.append(Event(month, "session", j, -1, int(draws.training.attended[j, s])))
+    return tuple(sorted(log, key=lambda e: e.month))
+
+
+def replicate_history(chunk: ChunkTimeline, rows: slice, patients: slice, draws: Draws,
+                      months: float, *, detail: bool = False) -> TimelineHistory:
+    """Replicate's teams ``rows`` and patients ``patients`` of the chunk."""
+    k = rows.stop - rows.start
+    membership = draws.reconfigured.membership
+    gone = draws.reconfigured.disband_month
+    remaining = chunk.remaining[rows]
+    return TimelineHistory(
+        months=months,
+        events=_events(chunk, rows, draws) if detail else (),
+        paths=_team_paths(chunk, rows) if detail else (),
+        disband_month=gone, merge_month=np.full(k, np.nan),
+        merged_into=np.full(k, -1, dtype=np.int64),
+        final_team=membership.current.copy(), lost_month=membership.lost_month.copy(),
+        disrupted_month=_first_moves(membership.moves, membership.current.size),
+        moves=tuple(membership.moves),
+        exposure=chunk.exposure[patients], team_dose=chunk.team_dose[rows],
+        fidelity_at_followup=chunk.fidelity_at_followup[rows],
+        baseline_staff_in_post=chunk.baseline_in_post[rows],
+        staff_departures=chunk.departures[rows],
+        staff_flow={"joined": chunk.joined[rows], "moved_out": np.zeros(k, dtype=np.int64),
+                    "moved_in": np.zeros(k, dtype=np.int64),
+                    "merged_out": np.zeros(k, dtype=np.int64),
+                    "merged_in": np.zeros(k, dtype=np.int64),
+                    "removed": np.where(np.isnan(gone), 0, remaining),
+                    "waiting": np.zeros(k, dtype=np.int64),
+                    "posts": chunk.posts[rows],
+                    "in_post": np.where(np.isnan(gone), remaining, 0)})

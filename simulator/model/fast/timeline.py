@@ -1,0 +1,123 @@
+"""The fast engine's timeline for one replicate's draws, and for a chunk's arrays.
+
+``draw_timeline`` makes one replicate's random choices from its own stream (disbanding and
+transfers, then every post's spells, then attendance), in that order; ``chunk_timeline`` lays
+the chunk's teams side by side and computes fidelity paths, exposures and staff counts for all
+of them at once (``paths`` module).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulator.model.fast.paths import Paths, build_paths, team_events
+from simulator.model.fast.posts import Spells, post_spells
+from simulator.model.fast.reconfiguration import Reconfigured, reconfigure
+from simulator.model.fast.training import Training, train
+from simulator.model.timeline.staffing import attendance_probability, session_schedule
+from simulator.model.world import World
+from simulator.scenario.schema import Scenario
+
+
+@dataclass(frozen=True)
+class Draws:
+    """One replicate's timeline draws (team indices within the replicate)."""
+
+    reconfigured: Reconfigured
+    spells: Spells
+    training: Training
+    sessions: np.ndarray     # (M,) session months
+    team_end: np.ndarray     # (K,) disbanding month, else follow-up
+    taught: np.ndarray       # (K,) bool: an intervention team (holds the sessions)
+
+
+def draw_timeline(world: World, arm: np.ndarray, scenario: Scenario,
+                  rng: np.random.Generator) -> Draws:
+    iv, st, months = scenario.intervention, scenario.staff_turnover, scenario.trial.months
+    reconfigured = reconfigure(world.site, arm, world.patient_team, scenario, rng)
+    gone = reconfigured.disband_month
+    team_end = np.where(np.isnan(gone), months, gone)
+    rate = st.annual_rate * np.exp(np.clip(st.leadership_on_turnover * world.leadership,
+                                           -700, 700)) / 12
+    spells = post_spells(world.staff, rate, st.vacancy_months, team_end, rng)
+    sessions = np.array(session_schedule(scenario), dtype=float)
+    p = attendance_probability(iv.attendance, iv.leadership_on_attendance, world.leadership)
+    training = train(spells, sessions, arm == 1, np.asarray(p, dtype=float),
+                     iv.sessions_to_train, team_end, rng)
+    return Draws(reconfigured, spells, training, sessions, team_end, arm == 1)
+
+
+@dataclass(frozen=True)
+class ChunkTimeline:
+    """Every team g and patient i of the chunk, replicates side by side."""
+
+    paths: Paths
+    posts: np.ndarray             # (G,) establishment
+    exposure: np.ndarray          # (n,) E_ij
+    team_dose: np.ndarray         # (G,) (1/T) ∫0^T F
+    fidelity_at_followup: np.ndarray  # (G,)
+    departures: np.ndarray        # (G,) staff who left before the team's end
+    joined: np.ndarray            # (G,) newcomers
+    baseline_in_post: np.ndarray  # (G,) baseline holders still in post at follow-up
+    remaining: np.ndarray         # (G,) holders in post at the team's end
+
+
+def _exposure(paths: Paths, own: np.ndarray, moves: np.ndarray, months: float,
+              lag: float) -> np.ndarray:
+    """E_i = (1/T) Σ over the patient's team spells of ∫ F up to T − L (``history.
+    patient_exposure``): the own team to T − L, then each move (month, patient, from, to or
+    −1; global indices) cuts the spell in ``from`` and opens one in ``to``."""
+    horizon = months - lag
+    teams = paths.month.shape[0]
+    total = paths.integral(np.arange(teams), np.full(teams, horizon))[own]
+    if moves.size:
+        when = np.minimum(moves[:, 0], horizon)
+        patient, origin, to = (moves[:, c].astype(np.int64) for c in (1, 2, 3))
+        h = np.full(when.size, horizon)
+        change = paths.integral(origin, when) - paths.integral(origin, h)
+        into = to >= 0
+        change[into] += paths.integral(to[into], h[into]) - paths.integral(to[into], when[into])
+        np.add.at(total, patient, change)
+    return np.clip(total / months, 0.0, 1.0)
+
+
+def _global_moves(draws: list[Draws], teams: np.ndarray, patients: np.ndarray) -> np.ndarray:
+    """(moves, 4): month, patient, from team, to team (−1: lost), in chunk indices."""
+    out = []
+    for i, d in enumerate(draws):
+        m = np.array(d.reconfigured.membership.moves, dtype=float).reshape(-1, 4)
+        m[:, 1] += patients[i]
+        m[:, 2] += teams[i]
+        m[:, 3] = np.where(m[:, 3] >= 0, m[:, 3] + teams[i], -1)
+        out.append(m)
+    return np.concatenate(out)
+
+
+def chunk_timeline(draws: list[Draws], worlds: list[World], scenario: Scenario) -> ChunkTimeline:
+    months = scenario.trial.months
+    teams = np.cumsum([0] + [w.n_teams for w in worlds])
+    patients = np.cumsum([0] + [w.patient_team.size for w in worlds])
+    cat = np.concatenate
+    spell_team = cat([d.spells.team + teams[i] for i, d in enumerate(draws)])
+    start, end = cat([d.spells.start for d in draws]), cat([d.spells.end for d in draws])
+    left = cat([d.spells.left for d in draws])
+    trained_at = cat([d.training.trained_at for d in draws])
+    gone = cat([d.reconfigured.disband_month for d in draws])
+    posts = cat([w.staff for w in worlds]).astype(np.int64)
+    events, d_post, d_trained = team_events(spell_team, start, end, left, trained_at, gone)
+    paths = build_paths(events, d_post, d_trained, posts)
+    own = cat([w.patient_team + teams[i] for i, w in enumerate(worlds)])
+    moves = _global_moves(draws, teams, patients)
+    g = posts.size
+    count = lambda mask: np.bincount(spell_team[mask], minlength=g)  # noqa: E731
+    baseline = cat([d.spells.baseline for d in draws])
+    running = np.isnan(gone)
+    return ChunkTimeline(
+        paths=paths, posts=posts,
+        exposure=_exposure(paths, own, moves, months, scenario.intervention.effect_lag_months),
+        team_dose=paths.integral(np.arange(g), np.full(g, months)) / months,
+        fidelity_at_followup=paths.at_end(paths.fidelity),
+        departures=count(left), joined=count(start > 0),
+        baseline_in_post=np.where(running, count(baseline & ~left), 0),
+        remaining=count(~left))

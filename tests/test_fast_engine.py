@@ -1,0 +1,170 @@
+"""The fast engine on its own: reproducible whatever the chunking, workers or executor; its
+timeline against closed forms; the coverage whitelist; ``--engine`` on the command line."""
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from simulator.cli import main
+from simulator.model.fast import choose_engine, simulate_chunk, uncovered
+from simulator.model.fast import coverage
+from simulator.model.fast.posts import post_spells
+from simulator.montecarlo.runner import RunSettings, run_scenario
+from simulator.montecarlo.seeds import stream
+from simulator.scenario.files import parse_scenario
+
+from conftest import SCENARIOS
+
+DYNAMIC = {
+    "name": "fast_dynamic", "seed": 3, "replicates": 30,
+    "trial": {"teams": 12, "patients_per_team": {"mean": 8, "cv": 0.6},
+              "sites": {"a": 0.5, "b": 0.5}},
+    "intervention": {"refresher_every_months": 3, "leadership_on_attendance": 0.5},
+    "staff_turnover": {"annual_rate": 0.6, "vacancy_months": 1.5, "leadership_on_turnover": -0.3},
+    "reconfiguration": {"disband_rate_per_team_year": 0.2, "scheduled": [{"month": 5, "teams": 1}]},
+    "dropout": {"mechanism": "MAR", "strength": 0.4, "disruption_effect": 0.5},
+    "analysis": {"estimators": ["mixed_ancova", "cluster_summary"]},
+}
+
+
+def _streams(scenario):
+    return lambda r, stage, label=None: stream(scenario.seed, r, stage, label)
+
+
+def _same(a, b) -> bool:
+    h, g = a.history, b.history
+    return (np.array_equal(a.trial.followup, b.trial.followup, equal_nan=True)
+            and np.array_equal(h.exposure, g.exposure) and np.array_equal(h.team_dose, g.team_dose)
+            and np.array_equal(a.trial.participation, b.trial.participation)
+            and a.diagnostics == b.diagnostics)
+
+
+@settings(deadline=None, max_examples=15, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.integers(0, 40), min_size=1, max_size=6, unique=True), st.data())
+def test_a_replicate_does_not_depend_on_its_chunk(replicates, data):
+    scenario = parse_scenario(DYNAMIC)
+    r = data.draw(st.sampled_from(replicates))
+    alone = simulate_chunk(scenario, [r], _streams(scenario))[0]
+    together = simulate_chunk(scenario, replicates, _streams(scenario))[replicates.index(r)]
+    assert _same(alone, together)
+
+
+def _replicates_csv(tmp_path, name, **kw) -> str:
+    scenario = parse_scenario(DYNAMIC)
+    run_scenario(scenario, RunSettings(out_dir=tmp_path / name, quiet=True, engine="fast", **kw))
+    return (tmp_path / name / "replicates.csv").read_text()
+
+
+def test_fast_results_do_not_depend_on_chunk_size_workers_or_executor(tmp_path):
+    serial = _replicates_csv(tmp_path, "a", executor="serial", chunk_size=7)
+    assert serial == _replicates_csv(tmp_path, "b", executor="local", workers=2, chunk_size=11)
+    assert serial == _replicates_csv(tmp_path, "c", executor="serial")
+
+
+def test_exposure_follows_the_closed_form_with_immediate_replacement():
+    """Attendance 1, one session at month 0, vacancy 0, turnover h per year: fidelity at month
+    t is exp(-h t / 12), so mean exposure over 12 months is (1 - e^-h)/h (DESIGN.md)."""
+    h = 0.8
+    scenario = parse_scenario({
+        "name": "closed", "seed": 9, "trial": {"teams": 40, "patients_per_team": {"mean": 5, "cv": 0}},
+        "intervention": {"attendance": 1.0, "session_months": [0], "sessions_to_train": 1},
+        "staff_turnover": {"annual_rate": h, "vacancy_months": 0.0}, "dropout": {"attrition": 0.0}})
+    reps = simulate_chunk(scenario, range(40), _streams(scenario))
+    dose = np.array([r.history.team_dose[r.arm == 1].mean() for r in reps])
+    expected = (1 - np.exp(-h)) / h
+    assert abs(dose.mean() - expected) < 4 * dose.std(ddof=1) / np.sqrt(dose.size)
+
+
+@settings(deadline=None, max_examples=40)
+@given(st.integers(1, 6), st.floats(0.0, 3.0), st.floats(0.0, 4.0), st.integers(0, 2**31))
+def test_spells_tile_each_post_in_time_order(teams, rate, vacancy, seed):
+    """Each post's spells start at 0 or after a vacancy, never overlap, end by the team's end;
+    only spells that end before the team's end have left."""
+    posts = np.arange(1, teams + 1)
+    end = np.linspace(3.0, 12.0, teams)
+    s = post_spells(posts, np.full(teams, rate), vacancy, end, np.random.default_rng(seed))
+    assert np.all(s.start < s.end + 1e-12) and np.all(s.end <= end[s.team])
+    assert np.all(s.left == (s.end < end[s.team]))
+    assert np.array_equal(np.bincount(s.team[s.baseline], minlength=teams), posts)
+    later = ~s.baseline
+    assert np.all(s.start[later] >= s.end[np.flatnonzero(later) - 1] - 1e-12)
+
+
+def test_keys_outside_the_whitelist_fall_back_to_simpy(monkeypatch):
+    moves = parse_scenario({"name": "m", "staff_turnover": {"move_share": 0.3}})
+    assert uncovered(moves) == ["staff_turnover.move_share"]
+    assert choose_engine([moves], "auto")[0] == "simpy"
+    plain = parse_scenario({"name": "p", "intervention": {"attendance": 0.3}})
+    assert choose_engine([plain], "auto")[0] == "fast"
+    monkeypatch.delitem(coverage.COVERED, "intervention.attendance")   # a key added later
+    assert choose_engine([plain], "auto") == (
+        "simpy", "auto: the fast engine does not cover intervention.attendance")
+    with pytest.raises(coverage.EngineNotCovered, match="intervention.attendance"):
+        choose_engine([plain], "fast")
+
+
+def test_engine_fast_on_a_scenario_it_does_not_cover_is_a_usage_error(capsys):
+    assert main(["run", str(SCENARIOS / "merges.yaml"), "--engine", "fast", "--replicates", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "does not cover reconfiguration.merges" in err and "Traceback" not in err
+
+
+def test_draw_shows_runs_replicate_and_run_json_names_the_engine(tmp_path, write_yaml, capsys):
+    import yaml
+    path = write_yaml(yaml.safe_dump({**DYNAMIC, "replicates": 6}))
+    assert main(["run", str(path), "--out", str(tmp_path / "run"), "--quiet", "--no-plots",
+                 "--executor", "serial"]) == 0
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["engine"] == "fast" and "covers" in info["engine_reason"]
+    assert main(["draw", str(path), "--replicate", "4", "--out", str(tmp_path / "draw")]) == 0
+    assert "engine fast" in capsys.readouterr().out
+    with open(tmp_path / "run" / "replicates.csv") as fh:
+        row = next(r for r in csv.DictReader(fh) if r["replicate"] == "4")
+    with open(tmp_path / "draw" / "patients.csv") as fh:
+        patients = list(csv.DictReader(fh))
+    assert sum(p["status"] == "analysed" for p in patients) == int(row["patients_analysed"])
+    with open(tmp_path / "draw" / "events.csv") as fh:
+        events = list(csv.DictReader(fh))
+    months = [float(e["month"]) for e in events]
+    assert months == sorted(months)
+    kinds = {e["kind"] for e in events}
+    assert {"staff_leave", "staff_join", "session", "dropout"} <= kinds
+
+
+class _Process:
+    def interrupt(self, cause):   # the staffing process a disbanding stops: not needed here
+        pass
+
+
+@settings(deadline=None, max_examples=30)
+@given(st.integers(0, 2**31), st.floats(0.0, 2.0), st.integers(0, 3), st.floats(0.0, 1.0))
+def test_disbanding_makes_the_simpy_engines_choices_from_the_same_draws(seed, rate, scheduled, p):
+    import simpy
+
+    from simulator.model.fast.reconfiguration import reconfigure
+    from simulator.model.timeline.reconfiguration import Membership, disband_plan, reconfiguration
+
+    scenario = parse_scenario({"name": "r", "trial": {"teams": 16, "sites": {"a": 0.5, "b": 0.5}},
+                               "reconfiguration": {"disband_rate_per_team_year": rate,
+                                                   "scheduled": [{"month": 4, "teams": scheduled}] if scheduled else [],
+                                                   "patient_transfer_probability": p}})
+    rng = np.random.default_rng(seed)
+    site = rng.choice(np.array(["a", "b", "c"]), size=16)
+    arm, patient_team = rng.integers(2, size=16), np.repeat(np.arange(16), rng.integers(1, 6, size=16))
+    fast = reconfigure(site, arm, patient_team, scenario, np.random.default_rng(seed + 1))
+    env, membership, log, draws = simpy.Environment(), Membership(patient_team, 16), [], np.random.default_rng(seed + 1)
+    plan = disband_plan(scenario.reconfiguration, 16, 12.0, draws)
+    env.process(reconfiguration(env, plan, site, arm, [_Process()] * 16, membership, p, rng=draws, log=log))
+    env.run(until=12.0)
+    # SimPy's clock reaches a month by adding timeouts: the same month to within rounding
+    assert [m[1:] for m in fast.membership.moves] == [m[1:] for m in membership.moves]
+    assert np.allclose([m[0] for m in fast.membership.moves], [m[0] for m in membership.moves],
+                       rtol=1e-12, atol=0)
+    assert np.array_equal(fast.membership.current, membership.current)
+    assert np.allclose(fast.membership.lost_month, membership.lost_month, rtol=1e-12, atol=0,
+                       equal_nan=True)
+    assert [e[1:] for e in fast.events] == [e[1:] for e in log]
