@@ -93,7 +93,8 @@ def _plots(out: Path, scenario, result) -> list[Path]:
     """power_curve.png, bias_coverage.png and timeline.png; returns the files written."""
     from simulator.outputs.report import draw_plots
 
-    return draw_plots(out, scenario, result.summary, result.swept_keys, timeline=True)
+    return draw_plots(out, scenario, result.summary, result.swept_keys, timeline=True,
+                      engine=result.engine)   # the timeline shows the run's own replicates
 
 
 def _flow(out: Path, scenario, result) -> list[Path]:

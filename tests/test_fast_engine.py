@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+from contextlib import nullcontext
+from unittest.mock import patch
 
 import numpy as np
 import pytest
@@ -12,7 +14,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from simulator.cli import main
 from simulator.model.fast import choose_engine, simulate_chunk, uncovered
 from simulator.model.fast import coverage
-from simulator.model.fast.posts import post_spells
+from simulator.model.fast import posts as posts_module
+from simulator.model.fast.posts import chunk_spells, first_block
 from simulator.montecarlo.runner import RunSettings, run_scenario
 from simulator.montecarlo.seeds import stream
 from simulator.scenario.files import parse_scenario
@@ -53,6 +56,14 @@ def test_a_replicate_does_not_depend_on_its_chunk(replicates, data):
     assert _same(alone, together)
 
 
+def test_a_replicate_needing_more_cycles_does_not_depend_on_its_chunk():
+    scenario = parse_scenario(DYNAMIC)
+    with patch.object(posts_module, "_cycles", lambda *a: 1):   # every replicate draws more
+        together = simulate_chunk(scenario, range(4), _streams(scenario))
+        alone = [simulate_chunk(scenario, [r], _streams(scenario))[0] for r in range(4)]
+    assert all(_same(a, b) for a, b in zip(alone, together))
+
+
 def _replicates_csv(tmp_path, name, **kw) -> str:
     scenario = parse_scenario(DYNAMIC)
     run_scenario(scenario, RunSettings(out_dir=tmp_path / name, quiet=True, engine="fast", **kw))
@@ -80,13 +91,18 @@ def test_exposure_follows_the_closed_form_with_immediate_replacement():
 
 
 @settings(deadline=None, max_examples=40)
-@given(st.integers(1, 6), st.floats(0.0, 3.0), st.floats(0.0, 4.0), st.integers(0, 2**31))
-def test_spells_tile_each_post_in_time_order(teams, rate, vacancy, seed):
+@given(st.integers(1, 6), st.floats(0.0, 3.0), st.floats(0.0, 4.0), st.integers(0, 2**31),
+       st.booleans())
+def test_spells_tile_each_post_in_time_order(teams, rate, vacancy, seed, small_blocks):
     """Each post's spells start at 0 or after a vacancy, never overlap, end by the team's end;
-    only spells that end before the team's end have left."""
+    only spells that end before the team's end have left (also when the first block of
+    cycles is too short and more are drawn)."""
     posts = np.arange(1, teams + 1)
     end = np.linspace(3.0, 12.0, teams)
-    s = post_spells(posts, np.full(teams, rate), vacancy, end, np.random.default_rng(seed))
+    rng = np.random.default_rng(seed)
+    with patch.object(posts_module, "_cycles", lambda *a: 1) if small_blocks else nullcontext():
+        block = first_block(posts, np.full(teams, rate), vacancy, end, rng)
+    s = chunk_spells([block], np.array([0]), vacancy, [rng])
     assert np.all(s.start < s.end + 1e-12) and np.all(s.end <= end[s.team])
     assert np.all(s.left == (s.end < end[s.team]))
     assert np.array_equal(np.bincount(s.team[s.baseline], minlength=teams), posts)

@@ -54,14 +54,14 @@ def _stale_message(folder: Path, old: dict, new: dict) -> str:
     scenario_changed = old.get("scenario") != new["scenario"]
     code_changed = old.get("code") != new["code"]
     if "scenario" not in old or "code" not in old:
-        what, key = "of a different scenario, chunk size or crtsim code", "hash"
+        what, key = "of a different scenario, chunk size, engine or crtsim code", "hash"
     elif scenario_changed and code_changed:
-        what = "of a different scenario or chunk size, computed by different crtsim code"
+        what = "of a different scenario, chunk size or engine, computed by different crtsim code"
         key = "hash"
     elif code_changed:
         what, key = "computed by different crtsim code: its source or version changed", "code"
     else:
-        what, key = "of a different scenario or chunk size", "scenario"
+        what, key = "of a different scenario, chunk size or engine", "scenario"
     label = "hash" if key == "hash" else f"{key} hash"
     return (f"{folder} holds results {what} ({label} {old.get(key)}, now {new[key]}); "
             f"rerun with --fresh to discard them")

@@ -56,9 +56,9 @@ def _timeline_point(scenario: Scenario) -> int:
 
 
 def draw_plots(out_dir: Path, scenario: Scenario, summary: list[dict], swept_keys: list[str],
-               *, timeline: bool) -> list[Path]:
+               *, timeline: bool, engine: str = "simpy") -> list[Path]:
     """Write power_curve.png, bias_coverage.png and (``timeline=True``) timeline.png: the
-    primary outcome's."""
+    primary outcome's (the timeline on the run's ``engine``)."""
     from simulator.montecarlo.summary import primary_rows
     from simulator.planning.closed_form import adjusts_for_baseline, closed_form_curve
     from simulator.outputs.plots import plot_balance, plot_bias_coverage, plot_power_curve, save_figure
@@ -77,7 +77,7 @@ def draw_plots(out_dir: Path, scenario: Scenario, summary: list[dict], swept_key
         title=f"{name}: bias and CI coverage against each estimator's estimand "
               "(ITT; efficacy for cace_iv and implementation_split), ±1.96 MCSE"), out[1])
     if timeline:
-        save_figure(_timeline_figure(scenario), out[2])
+        save_figure(_timeline_figure(scenario, engine), out[2])
     balance = balance_by_design_point(Path(out_dir) / "replicates.csv", scenario)
     if balance:
         save_figure(plot_balance(balance, title=f"{name}: chance imbalance between arms at "
@@ -154,11 +154,11 @@ def balance_by_design_point(path: Path, scenario: Scenario) -> dict[str, np.ndar
             for d in labels if (first & (cols["design_point"] == d)).any()}
 
 
-def _timeline_figure(scenario: Scenario):
+def _timeline_figure(scenario: Scenario, engine: str = "simpy"):
     from simulator.outputs.plots import plot_timeline
     from simulator.outputs.timeline_summary import timeline_data
 
-    data = timeline_data(scenario, _timeline_point(scenario), replicates=20)
+    data = timeline_data(scenario, _timeline_point(scenario), replicates=20, engine=engine)
     where = ", ".join(f"{k} = {v}" for k, v in data.swept.items())
     title = f"{scenario.name}{' (' + where + ')' if where else ''}: {data.replicates} simulated " \
             "trials, mean and 10th-90th centile band"

@@ -73,10 +73,12 @@ def replicate_timeline(rep: Replicate) -> dict[str, np.ndarray]:
             "merged": np.array([merged[arm == a].sum(axis=0) for a in (0, 1)], dtype=float)}
 
 
-def timeline_data(scenario: Scenario, design_point: int = 0, replicates: int = 20) -> TimelineData:
-    """Simulate replicates 0..replicates-1 of the design point and stack their monthly arrays."""
+def timeline_data(scenario: Scenario, design_point: int = 0, replicates: int = 20,
+                  engine: str = "simpy") -> TimelineData:
+    """Simulate replicates 0..replicates-1 of the design point (on the run's ``engine``) and
+    stack their monthly arrays."""
     point = design_points(scenario)[design_point]
-    parts = [replicate_timeline(draw_replicate(point.scenario, r))
+    parts = [replicate_timeline(draw_replicate(point.scenario, r, engine=engine))
              for r in range(replicates)]
     stack = {k: np.stack([p[k] for p in parts]) for k in parts[0] if k != "months"}
     return TimelineData(months=parts[0]["months"], design_point=point.index,

@@ -28,15 +28,15 @@ def simulate_chunk(scenario: Scenario, replicates: Sequence[int], streams: Chunk
     """The replicates ``replicates`` of ``scenario`` (a scenario ``model.fast.coverage``
     covers). ``detail`` also builds each history's event log and team paths (``crtsim draw``)."""
     timed = clock or _untimed
-    bases, draws = [], []
+    bases, draws, rngs = [], [], []
     for r in replicates:
         world, allocation = draw_baseline(scenario, lambda stage: streams(r, stage), timed)
         with timed("timeline"):
-            draws.append(draw_timeline(world, allocation.arm.astype(int), scenario,
-                                       streams(r, *FAST_TIMELINE)))
+            rngs.append(streams(r, *FAST_TIMELINE))
+            draws.append(draw_timeline(world, allocation.arm.astype(int), scenario, rngs[-1]))
         bases.append((world, allocation))
     with timed("timeline"):
-        chunk = chunk_timeline(draws, [w for w, _ in bases], scenario)
+        chunk = chunk_timeline(draws, [w for w, _ in bases], scenario, rngs)
     teams = np.cumsum([0] + [w.n_teams for w, _ in bases])
     patients = np.cumsum([0] + [w.patient_team.size for w, _ in bases])
     out = []

@@ -42,6 +42,7 @@ def _events(chunk: ChunkTimeline, rows: slice, draws: Draws) -> tuple[Event, ...
     """Staff leaving and joining (with staff in post after), sessions (with attendance),
     disbanding and patient moves, in time order."""
     p, log = chunk.paths, list(draws.reconfigured.events)
+    attended = chunk.attended[rows]
     kinds = {LEAVE: "staff_leave", JOIN: "staff_join"}
     for j, g in enumerate(range(rows.start, rows.stop)):
         for c in range(p.last[g] + 1):
@@ -50,7 +51,7 @@ def _events(chunk: ChunkTimeline, rows: slice, draws: Draws) -> tuple[Event, ...
                                  int(p.in_post[g, c])))
         for s, month in enumerate(draws.sessions.tolist()):
             if draws.taught[j] and month < draws.team_end[j]:
-                log.append(Event(month, "session", j, -1, int(draws.training.attended[j, s])))
+                log.append(Event(month, "session", j, -1, int(attended[j, s])))
     return tuple(sorted(log, key=lambda e: e.month))
 
 

@@ -44,7 +44,8 @@ def choose_team(site: np.ndarray, arm: np.ndarray, active: np.ndarray,
         return -1
     cell = site[alive] * 2 + arm[alive]
     safe = alive[np.bincount(cell)[cell] >= 2]
-    return int(rng.choice(safe if safe.size else alive))
+    pool = safe if safe.size else alive
+    return int(pool[rng.integers(0, pool.size)])   # = rng.choice(pool): the same draw, faster
 
 
 def transfer_patients(team: int, now: float, site: np.ndarray, membership: Membership,

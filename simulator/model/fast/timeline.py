@@ -1,9 +1,10 @@
-"""The fast engine's timeline for one replicate's draws, and for a chunk's arrays.
+"""The fast engine's timeline: one replicate's draws, then the chunk's arrays.
 
-``draw_timeline`` makes one replicate's random choices from its own stream (disbanding and
-transfers, then every post's spells, then attendance), in that order; ``chunk_timeline`` lays
-the chunk's teams side by side and computes fidelity paths, exposures and staff counts for all
-of them at once (``paths`` module).
+``draw_timeline`` makes one replicate's first random choices from its own stream (disbanding
+and transfers, then the first block of every post's tenures and vacancies); ``chunk_timeline``
+lays the chunk's teams side by side, turns the blocks into spells (further cycles and then the
+attendance uniforms are drawn from each replicate's stream, in that order), trains, and
+computes fidelity paths, exposures and staff counts for all teams at once (``paths`` module).
 """
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulator.model.fast.paths import Paths, build_paths, team_events
-from simulator.model.fast.posts import Spells, post_spells
+from simulator.model.fast.posts import Posts, Spells, chunk_spells, first_block
 from simulator.model.fast.reconfiguration import Reconfigured, reconfigure
-from simulator.model.fast.training import Training, train
+from simulator.model.fast.training import Training, attendance_draws, train
 from simulator.model.timeline.staffing import attendance_probability, session_schedule
 from simulator.model.world import World
 from simulator.scenario.schema import Scenario
@@ -22,14 +23,14 @@ from simulator.scenario.schema import Scenario
 
 @dataclass(frozen=True)
 class Draws:
-    """One replicate's timeline draws (team indices within the replicate)."""
+    """One replicate's first timeline draws (team indices within the replicate)."""
 
     reconfigured: Reconfigured
-    spells: Spells
-    training: Training
+    posts: Posts
     sessions: np.ndarray     # (M,) session months
     team_end: np.ndarray     # (K,) disbanding month, else follow-up
     taught: np.ndarray       # (K,) bool: an intervention team (holds the sessions)
+    attendance: np.ndarray   # (K,) p_j
 
 
 def draw_timeline(world: World, arm: np.ndarray, scenario: Scenario,
@@ -40,12 +41,27 @@ def draw_timeline(world: World, arm: np.ndarray, scenario: Scenario,
     team_end = np.where(np.isnan(gone), months, gone)
     rate = st.annual_rate * np.exp(np.clip(st.leadership_on_turnover * world.leadership,
                                            -700, 700)) / 12
-    spells = post_spells(world.staff, rate, st.vacancy_months, team_end, rng)
+    posts = first_block(world.staff, rate, st.vacancy_months, team_end, rng)
     sessions = np.array(session_schedule(scenario), dtype=float)
     p = attendance_probability(iv.attendance, iv.leadership_on_attendance, world.leadership)
-    training = train(spells, sessions, arm == 1, np.asarray(p, dtype=float),
-                     iv.sessions_to_train, team_end, rng)
-    return Draws(reconfigured, spells, training, sessions, team_end, arm == 1)
+    return Draws(reconfigured, posts, sessions, team_end, arm == 1, np.asarray(p, dtype=float))
+
+
+def _spells_and_training(draws: list[Draws], teams: np.ndarray, scenario: Scenario,
+                         rngs: list[np.random.Generator]) -> tuple[Spells, Training]:
+    """The chunk's spells, then each replicate's attendance uniforms, then training."""
+    spells = chunk_spells([d.posts for d in draws], teams, scenario.staff_turnover.vacancy_months,
+                          rngs)
+    taught = np.concatenate([d.taught for d in draws])
+    sessions = draws[0].sessions
+    replicate = np.searchsorted(teams, spells.team, side="right") - 1
+    counts = np.bincount(replicate[taught[spells.team]], minlength=len(draws))
+    uniforms = np.concatenate([attendance_draws(int(counts[i]), sessions.size, rngs[i])
+                               for i in range(len(draws))])
+    training = train(spells, sessions, taught, np.concatenate([d.attendance for d in draws]),
+                     scenario.intervention.sessions_to_train,
+                     np.concatenate([d.team_end for d in draws]), uniforms)
+    return spells, training
 
 
 @dataclass(frozen=True)
@@ -61,6 +77,7 @@ class ChunkTimeline:
     joined: np.ndarray            # (G,) newcomers
     baseline_in_post: np.ndarray  # (G,) baseline holders still in post at follow-up
     remaining: np.ndarray         # (G,) holders in post at the team's end
+    attended: np.ndarray          # (G, M) staff attending each session
 
 
 def _exposure(paths: Paths, own: np.ndarray, moves: np.ndarray, months: float,
@@ -94,15 +111,16 @@ def _global_moves(draws: list[Draws], teams: np.ndarray, patients: np.ndarray) -
     return np.concatenate(out)
 
 
-def chunk_timeline(draws: list[Draws], worlds: list[World], scenario: Scenario) -> ChunkTimeline:
+def chunk_timeline(draws: list[Draws], worlds: list[World], scenario: Scenario,
+                   rngs: list[np.random.Generator]) -> ChunkTimeline:
+    """``rngs``: each replicate's timeline stream, as ``draw_timeline`` left it."""
     months = scenario.trial.months
     teams = np.cumsum([0] + [w.n_teams for w in worlds])
     patients = np.cumsum([0] + [w.patient_team.size for w in worlds])
     cat = np.concatenate
-    spell_team = cat([d.spells.team + teams[i] for i, d in enumerate(draws)])
-    start, end = cat([d.spells.start for d in draws]), cat([d.spells.end for d in draws])
-    left = cat([d.spells.left for d in draws])
-    trained_at = cat([d.training.trained_at for d in draws])
+    spells, training = _spells_and_training(draws, teams, scenario, rngs)
+    spell_team, start, end, left = spells.team, spells.start, spells.end, spells.left
+    trained_at = training.trained_at
     gone = cat([d.reconfigured.disband_month for d in draws])
     posts = cat([w.staff for w in worlds]).astype(np.int64)
     events, d_post, d_trained = team_events(spell_team, start, end, left, trained_at, gone)
@@ -111,7 +129,7 @@ def chunk_timeline(draws: list[Draws], worlds: list[World], scenario: Scenario) 
     moves = _global_moves(draws, teams, patients)
     g = posts.size
     count = lambda mask: np.bincount(spell_team[mask], minlength=g)  # noqa: E731
-    baseline = cat([d.spells.baseline for d in draws])
+    baseline = spells.baseline
     running = np.isnan(gone)
     return ChunkTimeline(
         paths=paths, posts=posts,
@@ -120,4 +138,4 @@ def chunk_timeline(draws: list[Draws], worlds: list[World], scenario: Scenario) 
         fidelity_at_followup=paths.at_end(paths.fidelity),
         departures=count(left), joined=count(start > 0),
         baseline_in_post=np.where(running, count(baseline & ~left), 0),
-        remaining=count(~left))
+        remaining=count(~left), attended=training.attended)
