@@ -232,7 +232,8 @@ def simulate_replicate(scenario: Scenario, rng: Streams, *,
                               rng=rng("allocation"))
         arm = allocation.arm.astype(int)
     with timed("timeline"):
-        history = run_timeline(world, arm, scenario, rng=rng("timeline"))
+        history = run_timeline(world, arm, scenario, rng=rng("timeline"),
+                               who=rng("timeline/staff"))
     with timed("outcomes"):
         outcomes = draw_outcomes(world, arm, history.exposure, history.team_dose,
                                  scenario.outcome, scenario.intervention, rng=rng("outcomes"))

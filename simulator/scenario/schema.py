@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_serializer, model_validator
 
 from simulator.scenario.counts import intervention_count
+from simulator.scenario.intervention import Component, Intervention, intervention_problems
 from simulator.scenario.priors import Prior
 from simulator.scenario.services import attrition_from_rate, services_problems
 from simulator.scenario.team_checks import team_list_problems
@@ -76,20 +77,6 @@ class Outcome(Section):
     leadership_effect: float = Field(0.0, ge=-1e6, le=1e6, description="outcome points per SD of team leadership")
     covariate_effects: dict[str, Annotated[float, Field(ge=-1e6, le=1e6)]] = Field(
         {}, description="points per unit of a numeric team-list covariate (centred at its mean)")
-
-
-class Intervention(Section):
-    effect_at_full_implementation: float = Field(3.0, ge=-1e6, le=1e6)
-    dose_response: Literal["linear", "threshold", "saturating"] = "linear"
-    dose_threshold: float = Field(0.5, gt=0, le=1)
-    attendance: float = Field(0.6, ge=0, le=1)
-    leadership_on_attendance: float = Field(0.0, ge=-20, le=20, description="log-odds per SD of leadership")
-    session_months: tuple[float, ...] = Field((1.0, 2.0, 3.0, 4.0), max_length=1000)
-    sessions_to_train: int = Field(2, ge=1, le=100)
-    refresher_every_months: Optional[float] = Field(None, gt=0.01, le=120)
-    measurement_noise_sd: float = Field(0.1, ge=0, le=10)
-    effect_lag_months: float = Field(
-        0.0, ge=0, le=120, description="fidelity in the last L months before follow-up does not yet count")
 
 
 class StaffTurnover(Section):
@@ -276,15 +263,7 @@ def check_consistency(s: Scenario) -> list[tuple[str, object, str]]:
         if t not in s.trial.team_types:
             problems.append((f"outcome.team_type_effects.{t}", t,
                              f"team type not in trial.team_types ({', '.join(s.trial.team_types)})"))
-    for i, m in enumerate(s.intervention.session_months):
-        if not 0 <= m < s.trial.months:
-            problems.append((f"intervention.session_months[{i}]", m,
-                             f"not in [0, trial.months = {s.trial.months:g})"))
-    if s.intervention.sessions_to_train > len(s.intervention.session_months) and \
-            s.intervention.refresher_every_months is None:
-        problems.append(("intervention.sessions_to_train", s.intervention.sessions_to_train,
-                         f"more than the {len(s.intervention.session_months)} sessions scheduled "
-                         "and no refreshers: nobody could be trained"))
+    problems += intervention_problems(s.intervention, s.trial.months)
     problems += disbanding_problems(s)
     problems += _analysis_problems(s.analysis)
     problems += services_problems(s, n_int)
