@@ -103,7 +103,8 @@ def cace_iv(trial: ObservedTrial, *, alpha: float = 0.05,
 
     Stage 1: OLS of y on [1, baseline, stratum dummies] over all complete cases, arm ignored
     (``cluster.stage_one``, as ``cluster_summary``); r_j = team mean residual. Then ``wald_2sls`` of r_j on
-    participation_j with arm_j as instrument, over analysed teams; df = K − 2 − (strata − 1).
+    participation_j with arm_j as instrument, over analysed teams with a score (a team whose
+    score is nan, having no stayers to pool, is left out); df = K − 2 − (strata − 1).
 
     Assumptions: (1) exclusion restriction — the arm changes the outcome only through the
     implementation the score measures; (2) linear dose-response — effect δ·P_j, so δ is the
@@ -122,6 +123,6 @@ def cace_iv(trial: ObservedTrial, *, alpha: float = 0.05,
     if a.team.size == 0:
         return Estimate.failed()
     dose = trial.participation[a.team].astype(float)
-    if not np.isfinite(dose).all():
-        return Estimate.failed()
-    return wald_2sls(means[:, 0], dose, trial.arm[a.team], alpha, int(n_dummies[0]))
+    scored = np.isfinite(dose)   # a team without a score (no stayers) is left out
+    return wald_2sls(means[scored, 0], dose[scored], trial.arm[a.team][scored], alpha,
+                     int(n_dummies[0]))

@@ -17,6 +17,7 @@ from simulator.allocation import (Allocation, AllocationSettings, allocate, bala
 from simulator.analysis.records import ObservedTrial
 from simulator.model.dropout import draw_dropout
 from simulator.model.outcomes import Outcomes, draw_outcomes
+from simulator.model.participation import Participation, measure_participation
 from simulator.scenario.schema import Scenario
 from simulator.scenario.team_checks import used_columns
 from simulator.model.timeline import Event, TimelineHistory, run_timeline
@@ -35,6 +36,7 @@ class Replicate:
     status: np.ndarray          # (n,) "analysed" | "dropout" | "lost"
     trial: ObservedTrial        # what the analysis may see
     diagnostics: dict
+    participation: Participation | None = None   # ratings and the stayers-only team score
 
     @property
     def arm(self) -> np.ndarray:
@@ -96,13 +98,17 @@ def analysed_team(scenario, world, history) -> np.ndarray:
     return np.where(history.final_team >= 0, history.final_team, world.patient_team)
 
 
-def observed_trial(scenario, world, allocation, outcomes, status, team=None) -> ObservedTrial:
+def observed_trial(scenario, world, allocation, outcomes, status, team=None,
+                   participation=None) -> ObservedTrial:
+    """What the analysis sees; ``participation`` (K,) the recorded score (default: the
+    outcomes' true dose plus noise)."""
     strata, strata_terms, paired = design_restriction(scenario, world, allocation)
     followup = np.where(status == ANALYSED, outcomes.followup, np.nan)
     return ObservedTrial(team=world.patient_team if team is None else team,
                          arm=allocation.arm.astype(int),
                          baseline=world.baseline, followup=followup, strata=strata,
-                         participation=outcomes.participation, covariates=world.covariates(),
+                         participation=outcomes.participation if participation is None
+                         else participation, covariates=world.covariates(),
                          scheme=allocation.scheme, strata_terms=strata_terms, paired=paired)
 
 
@@ -242,8 +248,21 @@ def simulate_replicate(scenario: Scenario, rng: Streams, *,
                                      arm[world.patient_team], history.disrupted_month,
                                      rng=rng("dropout"))
         status = patient_status(dropout_month, history.lost_month)
+        iv = scenario.intervention
+        rated = measure_participation(history.staff, arm, iv.rating_weights(),
+                                      iv.measurement_noise_sd, rng=rng("outcomes/participation"))
         trial = observed_trial(scenario, world, allocation, outcomes, status,
-                               analysed_team(scenario, world, history))
+                               analysed_team(scenario, world, history), rated.score)
     with timed("diagnostics"):
         diag = diagnostics(world, allocation, history, status, outcomes, used_columns(scenario))
-    return Replicate(world, allocation, history, outcomes, dropout_month, status, trial, diag)
+        diag.update(score_diagnostics(rated, arm))
+    return Replicate(world, allocation, history, outcomes, dropout_month, status, trial, diag,
+                     rated)
+
+
+def score_diagnostics(rated: Participation, arm: np.ndarray) -> dict:
+    """Intervention teams without a participation score (no stayers), and the mean number of
+    stayers the intervention teams' scores pool."""
+    return {"teams_without_score": rated.without_score(arm),
+            "staff_pooled_int": float(rated.pooled[arm == 1].mean()) if (arm == 1).any()
+            else float("nan")}

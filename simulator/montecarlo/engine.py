@@ -32,7 +32,7 @@ DIAGNOSTICS = ("teams_analysed_int", "teams_analysed_ctl", "patients_randomised"
 EXTRA_DIAGNOSTICS = ("patients_dropout", "patients_lost", "team_type_all_in_one_arm",
                      *(f"{k}_{arm}" for k in FLOW_COUNTS for arm in ("int", "ctl")),
                      "mean_fidelity_ctl", "mean_exposure_ctl", "staff_moves", "teams_merged",
-                     "final_cluster_size_var")
+                     "final_cluster_size_var", "teams_without_score", "staff_pooled_int")
 
 
 def draw_replicate(scenario: Scenario, replicate: int, *,

@@ -53,7 +53,7 @@ class TeamState:
         self.k = tuple(c.to_complete for c in plan.components)
         self.weights = np.array([c.weight for c in plan.components])
         self.manager_only = tuple(c.audience == MANAGER for c in plan.components)
-        self.members = [Member(f"{plan.team}.{i}", BASELINE, MANAGER if i == 0 else STAFF, 0.0,
+        self.members = [Member(f"{plan.team}-{i}", BASELINE, MANAGER if i == 0 else STAFF, 0.0,
                                len(self.k)) for i in range(plan.posts)]
         self.hired = plan.posts
         self.spells: list[tuple] = []
@@ -151,6 +151,6 @@ def session(state: TeamState, p: float, draws, component: int = 0,
 
 def hire(state: TeamState, role: str, now: float) -> Member:
     """A new member of staff (a newcomer), not yet in post."""
-    member = Member(f"{state.team}.{state.hired}", NEWCOMER, role, now, len(state.k))
+    member = Member(f"{state.team}-{state.hired}", NEWCOMER, role, now, len(state.k))
     state.hired += 1
     return member

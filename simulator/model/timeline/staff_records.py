@@ -22,7 +22,7 @@ class StaffSpells:
     components: tuple[str, ...]   # component names, the columns of ``attended``
     to_complete: np.ndarray       # (components,) sessions_to_complete
     manager_only: np.ndarray      # (components,) bool: audience is the manager post
-    staff_id: np.ndarray          # (spells,) str "team.k": the k-th person hired by that team
+    staff_id: np.ndarray          # (spells,) str "team-k": the k-th person hired by that team
     team: np.ndarray              # (spells,) int
     role: np.ndarray              # (spells,) "manager" | "staff"
     origin: np.ndarray            # (spells,) 0 baseline, 1 newcomer, 2 mover (roster module)
