@@ -90,6 +90,8 @@ def choose_pair(team: int, where, arm_pick: int, svc: Services, rng: np.random.G
 def pool_staff(b: int, a: int, now: float, svc: Services, log: list) -> None:
     """Team b's posts, roster, vacancies and waiting movers join team a's."""
     sa, sb = svc.states[a], svc.states[b]
+    sb.flow["merged_out"] += sb.n
+    sa.flow["merged_in"] += sb.n
     for m in sb.members:   # a new spell in team a; a's manager stays its manager
         sb.close(m, now, "merged")
         m.start, m.moved, m.role = now, True, STAFF

@@ -42,9 +42,10 @@ class TeamState:
     """Mutable roster of one team: members in post, closed spells, counts of flow and fidelity.
 
     ``flow`` counts staff through the team: newcomers who ``joined``, staff who ``moved_out``
-    to or ``moved_in`` from another team, and staff ``removed`` from the service with the team
-    (in post at a disbanding, or waiting to move into it); ``waiting`` holds the movers waiting
-    for a post here (moves module).
+    to or ``moved_in`` from another team, staff pooled into another team by a merge
+    (``merged_out``) or from one (``merged_in``), and staff ``removed`` from the service with the
+    team (in post at a disbanding, or waiting to move into it); ``waiting`` holds the movers
+    waiting for a post here (moves module).
     """
 
     def __init__(self, plan):
@@ -63,7 +64,8 @@ class TeamState:
         self.shares: list[tuple[float, ...]] = [(0.0,) * len(self.k)]
         self.in_post: list[int] = [plan.posts]
         self.departures = 0
-        self.flow = {"joined": 0, "moved_out": 0, "moved_in": 0, "removed": 0}
+        self.flow = {"joined": 0, "moved_out": 0, "moved_in": 0, "merged_out": 0, "merged_in": 0,
+                     "removed": 0}
         self.waiting: list[Member] = []   # movers waiting for a post here
         self.disbanded_at = math.nan
         self.merged_at, self.merged_into = math.nan, -1
