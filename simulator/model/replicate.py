@@ -14,10 +14,11 @@ import numpy as np
 
 from simulator.allocation import (Allocation, AllocationSettings, allocate, balance_diagnostics,
                          intervention_count, strata_codes)
-from simulator.analysis.records import ObservedTrial
+from simulator.analysis.records import ObservedTrial, OutcomeTrial
 from simulator.model.dropout import draw_dropout
 from simulator.model.outcomes import Outcomes, draw_outcomes
 from simulator.model.participation import Participation, measure_participation
+from simulator.model.outcome_list import outcome_trials
 from simulator.scenario.schema import Scenario
 from simulator.scenario.team_checks import used_columns
 from simulator.model.timeline import Event, TimelineHistory, run_timeline
@@ -36,6 +37,7 @@ class Replicate:
     status: np.ndarray          # (n,) "analysed" | "dropout" | "lost"
     trial: ObservedTrial        # what the analysis may see
     diagnostics: dict
+    outcome_trials: tuple[OutcomeTrial, ...] = ()   # every outcome, the primary first
     participation: Participation | None = None   # ratings and the stayers-only team score
 
     @property
@@ -274,8 +276,10 @@ def simulate_replicate(scenario: Scenario, rng: Streams, *,
     with timed("diagnostics"):
         diag = diagnostics(world, allocation, history, status, outcomes, used_columns(scenario))
         diag.update(score_diagnostics(rated, arm))
+    with timed("secondary_outcomes"):
+        every = outcome_trials(scenario, world, arm, history, outcomes, status, trial, rng=rng)
     return Replicate(world, allocation, history, outcomes, dropout_month, status, trial, diag,
-                     rated)
+                     every, rated)
 
 
 def score_diagnostics(rated: Participation, arm: np.ndarray) -> dict:

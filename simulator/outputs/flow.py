@@ -123,8 +123,8 @@ def replicate_flow(diagnostics: Mapping[str, float], *, where: str = "") -> dict
 
 
 def flow_from_replicates(path: Path, design_point: int, *, where: str = "") -> dict | None:
-    """The flow of one design point from replicates.csv (one row per replicate: the first
-    estimator's); None when the file is missing or predates the flow columns."""
+    """The flow of one design point from replicates.csv (one row per replicate: the primary
+    outcome's first estimator's); None when the file is missing or predates the flow columns."""
     from simulator.montecarlo.summary import read_replicate_columns
 
     if not Path(path).exists():
@@ -133,8 +133,10 @@ def flow_from_replicates(path: Path, design_point: int, *, where: str = "") -> d
         header = fh.readline().strip().split(",")
     if not set(flow_columns()) <= set(header):
         return None
-    cols = read_replicate_columns(path, ("design_point", "estimator", *flow_columns()))
-    sel = (cols["estimator"] == cols["estimator"][0]) & (cols["design_point"] == design_point)
+    from simulator.montecarlo.summary import primary_selection
+
+    cols = read_replicate_columns(path, ("design_point", "outcome", "estimator", *flow_columns()))
+    sel = primary_selection(cols) & (cols["design_point"] == design_point)
     if not sel.any():
         return None
     return flow_counts({k: cols[k][sel] for k in flow_columns()}, where=where)
