@@ -72,6 +72,27 @@ def implementation_split(trial: ObservedTrial, *, alpha: float = 0.05,
                         df_method=df_method, adjust_for=adjust_for)
 
 
+def participation_high_low(trial: ObservedTrial, *, alpha: float = 0.05,
+                           adjust_for_strata: bool = False, df_method: str = "between_within",
+                           adjust_for=None) -> Estimate:
+    """High against low implementation within the intervention arm: REFOCUS's comparison of
+    its staff outcome (Slade et al. 2015: staff in high-participation teams reported more
+    recovery-promoting behaviour). Intervention teams with a score are split at the median
+    (``high_implementers``); ``mixed_ancova`` compares high (as "arm" 1) with low teams. Not a
+    randomised comparison: confounded by whatever drives both participation and outcome."""
+    high = high_implementers(trial)
+    keep = (trial.arm == 1) & analysed_teams(trial) & np.isfinite(trial.participation)
+    if not (high & keep).any() or not (keep & ~high).any():
+        return Estimate.failed()
+    sub = subtrial(trial, keep)
+    split = ObservedTrial(team=sub.team, arm=high[keep].astype(int), baseline=sub.baseline,
+                          followup=sub.followup, strata=sub.strata,
+                          participation=sub.participation, covariates=sub.covariates,
+                          strata_terms=sub.strata_terms)
+    return mixed_ancova(split, alpha=alpha, adjust_for_strata=adjust_for_strata,
+                        df_method=df_method, adjust_for=adjust_for)
+
+
 def wald_2sls(r: np.ndarray, dose: np.ndarray, z: np.ndarray, alpha: float,
               df_lost: int = 0) -> Estimate:
     """Team-level 2SLS of r on dose with the binary instrument z (one row per team).

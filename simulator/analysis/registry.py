@@ -15,7 +15,7 @@ import numpy as np
 
 from simulator.analysis.cluster import cluster_summary, cluster_summary_batch, individual_ttest
 from simulator.analysis.gee import gee_robust
-from simulator.analysis.implementation import cace_iv, implementation_split
+from simulator.analysis.implementation import cace_iv, implementation_split, participation_high_low
 from simulator.analysis.inference import EstimateArrays
 from simulator.analysis.mixed import mixed_ancova, mixed_ancova_batch
 from simulator.analysis.permutation import permutation_test
@@ -88,6 +88,10 @@ ESTIMATORS: dict[str, EstimatorSpec] = {
         lambda t, o, rng: permutation_test(t, alpha=o.alpha, permutations=o.permutations, rng=rng,
                                            adjust_for_strata=o.adjust_for_strata), "itt"),
     "implementation_split": EstimatorSpec(_split, "efficacy"),   # what its users read it as
+    "participation_high_low": EstimatorSpec(
+        lambda t, o, rng: participation_high_low(
+            t, alpha=o.alpha, adjust_for_strata=False, df_method=o.df_method,
+            adjust_for=tuple(a for a in o.adjust_for if a != "strata")), "efficacy"),
     "cace_iv": EstimatorSpec(
         lambda t, o, rng: cace_iv(t, alpha=o.alpha, adjust_for_strata=o.adjust_for_strata),
         "efficacy"),
@@ -120,10 +124,14 @@ def analysis_plan(analysis) -> list[PlannedAnalysis]:
     return plan
 
 
-def estimators_for(kind: str, analysis) -> list[PlannedAnalysis]:
+def estimators_for(kind: str, analysis, estimators: Sequence[str] | None = None
+                   ) -> list[PlannedAnalysis]:
     """The analyses to run for an outcome of ``kind`` ("continuous" | "binary" | "cost"): the
-    continuous primary and continuous secondaries keep ``analysis.estimators``."""
+    continuous primary and continuous secondaries keep ``analysis.estimators``; an outcome
+    with its own list (the staff outcome's ``staff_outcome.estimators``) names it."""
     if kind == "continuous":
+        if estimators is not None:
+            analysis = analysis.model_copy(update={"estimators": tuple(estimators)})
         return analysis_plan(analysis)
     raise ValueError(f"no estimators for outcome kind {kind!r}")
 

@@ -19,7 +19,8 @@ import numpy as np
 
 from simulator.analysis.inference import EstimateArrays
 from simulator.analysis.records import Estimate, ObservedTrial, OutcomeTrial
-from simulator.analysis.registry import PlannedAnalysis, estimators_for, run_analysis, spec
+from simulator.analysis.registry import PlannedAnalysis, run_analysis, spec
+from simulator.model.outcome_list import outcome_estimators
 from simulator.model.replicate import FLOW_COUNTS, Replicate, StageClock, simulate_replicate
 from simulator.scenario.schema import Scenario
 from simulator.montecarlo.priors import prior_columns, prior_values, replicate_scenario
@@ -141,7 +142,7 @@ def run_unit(unit: WorkUnit) -> tuple[list[list], dict[str, float]]:
         tails.append(_tail(rep, scenario, r))
     rows: list[list[list]] = [[] for _ in replicates]
     for o, first in enumerate(outcome_sets[0] if outcome_sets else ()):
-        plan = estimators_for(first.kind, scenario.analysis)
+        plan = outcome_estimators(scenario, first.label, first.kind)
         estimates = fit_outcome(scenario, plan, [s[o].trial for s in outcome_sets], replicates,
                                 lambda label: analysis_stream_label(o, first.label, label))
         for k, r in enumerate(replicates):

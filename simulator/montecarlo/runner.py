@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from simulator.analysis.registry import estimators_for, spec
-from simulator.model.outcome_list import outcome_kinds
+from simulator.analysis.registry import spec
+from simulator.model.outcome_list import outcome_estimators, outcome_kinds
 from simulator.montecarlo.engine import replicate_columns, run_unit, work_units
 from simulator.scenario.schema import Scenario
 from simulator.scenario.files import design_points
@@ -58,7 +58,7 @@ def outcome_plan(points) -> list[tuple[str, list[str]]]:
     for point in points:
         for label, kind in outcome_kinds(point.scenario):
             names = plan.setdefault(label, {})
-            names.update(dict.fromkeys(p.label for p in estimators_for(kind, point.scenario.analysis)))
+            names.update(dict.fromkeys(p.label for p in outcome_estimators(point.scenario, label, kind)))
     return [(label, list(names)) for label, names in plan.items()]
 
 
@@ -82,8 +82,8 @@ def run_scenario(scenario: Scenario, settings: RunSettings) -> RunResult:
     alpha_of = {p.index: p.scenario.analysis.alpha for p in points}
     plan = outcome_plan(points)
     targets = {p.label: spec(p).target for point in points
-               for _, kind in outcome_kinds(point.scenario)
-               for p in estimators_for(kind, point.scenario.analysis)}
+               for label, kind in outcome_kinds(point.scenario)
+               for p in outcome_estimators(point.scenario, label, kind)}
     summary = summarise(data, points, plan, alpha_of, targets)
     comparisons = compare_points(primary_data(data), points, scenario.sweep, plan[0][1], alpha_of)
     return RunResult(summary, list(points[0].swept), data, time.perf_counter() - start,

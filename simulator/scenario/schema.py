@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_serializer
 from simulator.scenario.counts import intervention_count
 from simulator.scenario.intervention import Component, Intervention, intervention_problems
 from simulator.scenario.priors import Prior
+from simulator.scenario.staff_outcome import StaffOutcome
 from simulator.scenario.services import attrition_from_rate, services_problems
 from simulator.scenario.team_checks import team_list_problems
 from simulator.scenario.teams import TeamTable, fill_from_team_list, parse_table
@@ -152,7 +153,8 @@ class Allocation(Section):
 
 
 EstimatorName = Literal["mixed_ancova", "cluster_summary", "cluster_means", "individual_ttest",
-                        "gee_robust", "permutation", "implementation_split", "cace_iv"]
+                        "gee_robust", "permutation", "implementation_split", "cace_iv",
+                        "participation_high_low"]
 Adjustment = str   # baseline, strata, site, team_type, patients, staff or a team covariate
 DfMethod = Literal["between_within", "satterthwaite", "kenward_roger"]
 GeeCorrection = Literal["none", "kauermann_carroll", "mancl_derouen"]
@@ -217,6 +219,8 @@ class Scenario(Section):
     allocation: Allocation = Allocation()
     analysis: Analysis = Analysis()
     sweep: dict[str, tuple] = {}
+    staff_outcome: Optional[StaffOutcome] = Field(
+        None, description="a staff-level outcome measured in staff in post at both times")
     priors: dict[str, Prior] = Field(
         {}, max_length=100, description="uncertain inputs: dotted key -> distribution (priors.py)")
 
@@ -266,6 +270,11 @@ def check_consistency(s: Scenario) -> list[tuple[str, object, str]]:
     problems += intervention_problems(s.intervention, s.trial.months)
     problems += disbanding_problems(s)
     problems += _analysis_problems(s.analysis)
+    if s.staff_outcome is not None:
+        problems += [(p.replace("analysis.estimators", "staff_outcome.estimators"), v, m)
+                     for p, v, m in _analysis_problems(s.analysis.model_copy(
+                         update={"estimators": s.staff_outcome.estimators}))
+                     if p.startswith("analysis.estimators")]
     problems += services_problems(s, n_int)
     problems += team_list_problems(s)
     return problems
