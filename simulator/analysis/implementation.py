@@ -72,6 +72,27 @@ def implementation_split(trial: ObservedTrial, *, alpha: float = 0.05,
                         df_method=df_method, adjust_for=adjust_for)
 
 
+def participation_high_low(trial: ObservedTrial, *, alpha: float = 0.05,
+                           adjust_for_strata: bool = False, df_method: str = "between_within",
+                           adjust_for=None) -> Estimate:
+    """High against low implementation within the intervention arm: REFOCUS's comparison of
+    its staff outcome (Slade et al. 2015: staff in high-participation teams reported more
+    recovery-promoting behaviour). Intervention teams with a score are split at the median
+    (``high_implementers``); ``mixed_ancova`` compares high (as "arm" 1) with low teams. Not a
+    randomised comparison: confounded by whatever drives both participation and outcome."""
+    high = high_implementers(trial)
+    keep = (trial.arm == 1) & analysed_teams(trial) & np.isfinite(trial.participation)
+    if not (high & keep).any() or not (keep & ~high).any():
+        return Estimate.failed()
+    sub = subtrial(trial, keep)
+    split = ObservedTrial(team=sub.team, arm=high[keep].astype(int), baseline=sub.baseline,
+                          followup=sub.followup, strata=sub.strata,
+                          participation=sub.participation, covariates=sub.covariates,
+                          strata_terms=sub.strata_terms)
+    return mixed_ancova(split, alpha=alpha, adjust_for_strata=adjust_for_strata,
+                        df_method=df_method, adjust_for=adjust_for)
+
+
 def wald_2sls(r: np.ndarray, dose: np.ndarray, z: np.ndarray, alpha: float,
               df_lost: int = 0) -> Estimate:
     """Team-level 2SLS of r on dose with the binary instrument z (one row per team).
@@ -103,7 +124,8 @@ def cace_iv(trial: ObservedTrial, *, alpha: float = 0.05,
 
     Stage 1: OLS of y on [1, baseline, stratum dummies] over all complete cases, arm ignored
     (``cluster.stage_one``, as ``cluster_summary``); r_j = team mean residual. Then ``wald_2sls`` of r_j on
-    participation_j with arm_j as instrument, over analysed teams; df = K − 2 − (strata − 1).
+    participation_j with arm_j as instrument, over analysed teams with a score (a team whose
+    score is nan, having no stayers to pool, is left out); df = K − 2 − (strata − 1).
 
     Assumptions: (1) exclusion restriction — the arm changes the outcome only through the
     implementation the score measures; (2) linear dose-response — effect δ·P_j, so δ is the
@@ -122,6 +144,6 @@ def cace_iv(trial: ObservedTrial, *, alpha: float = 0.05,
     if a.team.size == 0:
         return Estimate.failed()
     dose = trial.participation[a.team].astype(float)
-    if not np.isfinite(dose).all():
-        return Estimate.failed()
-    return wald_2sls(means[:, 0], dose, trial.arm[a.team], alpha, int(n_dummies[0]))
+    scored = np.isfinite(dose)   # a team without a score (no stayers) is left out
+    return wald_2sls(means[scored, 0], dose[scored], trial.arm[a.team][scored], alpha,
+                     int(n_dummies[0]))

@@ -16,7 +16,7 @@ import numpy as np
 from simulator.analysis.binary_registry import BATCHES, ESTIMAND
 from simulator.analysis.cluster import cluster_summary, cluster_summary_batch, individual_ttest
 from simulator.analysis.gee import gee_robust
-from simulator.analysis.implementation import cace_iv, implementation_split
+from simulator.analysis.implementation import cace_iv, implementation_split, participation_high_low
 from simulator.analysis.inference import EstimateArrays
 from simulator.analysis.mixed import mixed_ancova, mixed_ancova_batch
 from simulator.analysis.permutation import permutation_test
@@ -89,6 +89,10 @@ ESTIMATORS: dict[str, EstimatorSpec] = {
         lambda t, o, rng: permutation_test(t, alpha=o.alpha, permutations=o.permutations, rng=rng,
                                            adjust_for_strata=o.adjust_for_strata), "itt"),
     "implementation_split": EstimatorSpec(_split, "efficacy"),   # what its users read it as
+    "participation_high_low": EstimatorSpec(
+        lambda t, o, rng: participation_high_low(
+            t, alpha=o.alpha, adjust_for_strata=False, df_method=o.df_method,
+            adjust_for=tuple(a for a in o.adjust_for if a != "strata")), "efficacy"),
     "cace_iv": EstimatorSpec(
         lambda t, o, rng: cace_iv(t, alpha=o.alpha, adjust_for_strata=o.adjust_for_strata),
         "efficacy"),
@@ -132,14 +136,17 @@ def analysis_plan(analysis, labels: Sequence[str] | None = None) -> list[Planned
     return plan
 
 
-def estimators_for(kind: str, analysis, *, primary_kind: str | None = None
-                   ) -> list[PlannedAnalysis]:
+def estimators_for(kind: str, analysis, *, primary_kind: str | None = None,
+                   estimators: Sequence[str] | None = None) -> list[PlannedAnalysis]:
     """The analyses to run for an outcome of ``kind`` ("continuous" | "binary" | "cost").
-    The primary (``primary_kind`` None) runs ``analysis.estimators``; a secondary binary
+    An outcome with its own list (the staff outcome's ``staff_outcome.estimators``) runs it;
+    the primary (``primary_kind`` None) runs ``analysis.estimators``; a secondary binary
     outcome ``analysis.binary_estimators``, a cost ``analysis.cost_estimators``, a continuous
     secondary the primary's ``analysis.estimators`` (mixed_ancova and cluster_summary when the
     primary is binary)."""
-    if primary_kind is None or (kind == "continuous" and primary_kind == "continuous"):
+    if estimators is not None:
+        labels = tuple(estimators)
+    elif primary_kind is None or (kind == "continuous" and primary_kind == "continuous"):
         labels = analysis.estimators
     else:
         labels = {"binary": analysis.binary_estimators,

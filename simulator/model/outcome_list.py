@@ -14,9 +14,11 @@ from typing import Callable
 import numpy as np
 
 from simulator.analysis.records import ObservedTrial, OutcomeTrial
+from simulator.analysis.registry import estimators_for
 from simulator.model.binary_outcome import binary_parameters, binary_truths, draw_binary_outcome
 from simulator.model.outcomes import Outcomes, dose_response
 from simulator.model.secondary_outcomes import binary_outcome_trial, secondary_trial
+from simulator.model.staff_outcome import staff_label, staff_outcome_trial
 from simulator.model.timeline import TimelineHistory
 from simulator.model.world import World
 from simulator.scenario.schema import Intervention, Scenario
@@ -29,9 +31,23 @@ def patient_label(name: str) -> str:
 
 
 def outcome_kinds(scenario: Scenario) -> list[tuple[str, str]]:
-    """(label, kind) of every outcome the scenario measures, the primary first."""
-    return [(patient_label(scenario.outcome.name), scenario.outcome.type),
-            *((patient_label(o.name), o.type) for o in scenario.secondary_outcomes)]
+    """(label, kind) of every outcome the scenario measures, the primary first, then the
+    secondary outcomes; the staff outcome (``staff_outcome``) last."""
+    kinds = [(patient_label(scenario.outcome.name), scenario.outcome.type),
+             *((patient_label(o.name), o.type) for o in scenario.secondary_outcomes)]
+    if scenario.staff_outcome is not None:
+        kinds.append((staff_label(scenario.staff_outcome.name), "continuous"))
+    return kinds
+
+
+def outcome_estimators(scenario: Scenario, label: str, kind: str):
+    """The planned analyses of one outcome (``registry.estimators_for`` its kind, as the
+    primary or a secondary); the staff outcome runs ``staff_outcome.estimators``."""
+    staff = scenario.staff_outcome
+    own = staff.estimators if staff is not None and label == staff_label(staff.name) else None
+    primary_label, primary_kind = outcome_kinds(scenario)[0]
+    return estimators_for(kind, scenario.analysis, estimators=own,
+                          primary_kind=None if label == primary_label else primary_kind)
 
 
 def latent_intervention(scenario: Scenario) -> Intervention:
@@ -67,14 +83,19 @@ def _primary(scenario: Scenario, trial: ObservedTrial, outcomes: Outcomes, dose,
 def outcome_trials(scenario: Scenario, world: World, arm: np.ndarray, history: TimelineHistory,
                    outcomes: Outcomes, status: np.ndarray, trial: ObservedTrial, *,
                    rng: Callable[[str], np.random.Generator]) -> tuple[OutcomeTrial, ...]:
-    """The primary's and every secondary's trial and truth (module docstring)."""
+    """The primary's, every secondary's and the staff outcome's trial and truth (module
+    docstring)."""
     observed = ~np.isnan(trial.followup)
     iv = scenario.intervention
     dose = dose_response(history.exposure, iv.dose_response, iv.dose_threshold)
-    primary = _primary(scenario, trial, outcomes, dose, world, arm, observed)
-    if not scenario.secondary_outcomes:
-        return (primary,)
-    stage = rng(SECONDARY_STREAM)
-    return (primary, *(secondary_trial(o, patient_label(o.name), world, arm, dose, observed, trial,
-                                       outcomes.latent, outcome_stream(stage, o.name))
-                       for o in scenario.secondary_outcomes))
+    out = [_primary(scenario, trial, outcomes, dose, world, arm, observed)]
+    if scenario.secondary_outcomes:
+        stage = rng(SECONDARY_STREAM)
+        out += [secondary_trial(o, patient_label(o.name), world, arm, dose, observed, trial,
+                                outcomes.latent, outcome_stream(stage, o.name))
+                for o in scenario.secondary_outcomes]
+    if scenario.staff_outcome is not None:
+        weights = np.array([c.weight for c in scenario.intervention.strategies])
+        out.append(staff_outcome_trial(history.staff, arm, scenario.staff_outcome, weights, trial,
+                                       rng=rng("outcomes/staff")))
+    return tuple(out)

@@ -17,6 +17,7 @@ from simulator.allocation import (Allocation, AllocationSettings, allocate, bala
 from simulator.analysis.records import ObservedTrial, OutcomeTrial
 from simulator.model.dropout import draw_dropout
 from simulator.model.outcomes import Outcomes, draw_outcomes
+from simulator.model.participation import Participation, measure_participation
 from simulator.model.outcome_list import latent_intervention, outcome_trials
 from simulator.scenario.schema import Scenario
 from simulator.scenario.team_checks import used_columns
@@ -37,6 +38,7 @@ class Replicate:
     trial: ObservedTrial        # what the analysis may see
     diagnostics: dict
     outcome_trials: tuple[OutcomeTrial, ...] = ()   # every outcome, the primary first
+    participation: Participation | None = None   # ratings and the stayers-only team score
 
     @property
     def arm(self) -> np.ndarray:
@@ -98,13 +100,17 @@ def analysed_team(scenario, world, history) -> np.ndarray:
     return np.where(history.final_team >= 0, history.final_team, world.patient_team)
 
 
-def observed_trial(scenario, world, allocation, outcomes, status, team=None) -> ObservedTrial:
+def observed_trial(scenario, world, allocation, outcomes, status, team=None,
+                   participation=None) -> ObservedTrial:
+    """What the analysis sees; ``participation`` (K,) the recorded score (default: the
+    outcomes' true dose plus noise)."""
     strata, strata_terms, paired = design_restriction(scenario, world, allocation)
     followup = np.where(status == ANALYSED, outcomes.followup, np.nan)
     return ObservedTrial(team=world.patient_team if team is None else team,
                          arm=allocation.arm.astype(int),
                          baseline=world.baseline, followup=followup, strata=strata,
-                         participation=outcomes.participation, covariates=world.covariates(),
+                         participation=outcomes.participation if participation is None
+                         else participation, covariates=world.covariates(),
                          scheme=allocation.scheme, strata_terms=strata_terms, paired=paired)
 
 
@@ -244,7 +250,8 @@ def simulate_replicate(scenario: Scenario, rng: Streams, *,
     timed = clock or _untimed
     world, allocation = draw_baseline(scenario, rng, timed)
     with timed("timeline"):
-        history = run_timeline(world, allocation.arm.astype(int), scenario, rng=rng("timeline"))
+        history = run_timeline(world, allocation.arm.astype(int), scenario, rng=rng("timeline"),
+                               who=rng("timeline/staff"))
     return finish_replicate(scenario, world, allocation, history, rng, timed)
 
 
@@ -273,11 +280,29 @@ def finish_replicate(scenario: Scenario, world: World, allocation: Allocation,
                                      arm[world.patient_team], history.disrupted_month,
                                      rng=rng("dropout"))
         status = patient_status(dropout_month, history.lost_month)
+        iv = scenario.intervention
+        # the fast engine keeps no staff records: it never runs a score-based analysis
+        # (model/fast/coverage.py), and its replicates carry no participation
+        rated = None if history.staff is None else measure_participation(
+            history.staff, arm, iv.rating_weights(), iv.measurement_noise_sd,
+            rng=rng("outcomes/participation"))
         trial = observed_trial(scenario, world, allocation, outcomes, status,
-                               analysed_team(scenario, world, history))
+                               analysed_team(scenario, world, history),
+                               None if rated is None else rated.score)
     with timed("diagnostics"):
         diag = diagnostics(world, allocation, history, status, outcomes, used_columns(scenario))
+        diag.update(score_diagnostics(rated, arm))
     with timed("secondary_outcomes"):
         every = outcome_trials(scenario, world, arm, history, outcomes, status, trial, rng=rng)
     return Replicate(world, allocation, history, outcomes, dropout_month, status, trial, diag,
-                     every)
+                     every, rated)
+
+
+def score_diagnostics(rated: Participation | None, arm: np.ndarray) -> dict:
+    """Intervention teams without a participation score (no stayers), and the mean number of
+    stayers the intervention teams' scores pool (nan without staff records)."""
+    if rated is None:
+        return {"teams_without_score": float("nan"), "staff_pooled_int": float("nan")}
+    return {"teams_without_score": rated.without_score(arm),
+            "staff_pooled_int": float(rated.pooled[arm == 1].mean()) if (arm == 1).any()
+            else float("nan")}

@@ -21,8 +21,9 @@ import numpy as np
 
 from simulator.analysis.inference import EstimateArrays
 from simulator.analysis.records import Estimate, ObservedTrial, OutcomeTrial
-from simulator.analysis.registry import PlannedAnalysis, estimators_for, run_analysis, spec
+from simulator.analysis.registry import PlannedAnalysis, run_analysis, spec
 from simulator.model.fast import simulate_chunk
+from simulator.model.outcome_list import outcome_estimators
 from simulator.model.replicate import FLOW_COUNTS, Replicate, StageClock, simulate_replicate
 from simulator.scenario.schema import Scenario
 from simulator.montecarlo.priors import prior_columns, prior_values, replicate_scenario
@@ -39,7 +40,7 @@ DIAGNOSTICS = ("teams_analysed_int", "teams_analysed_ctl", "patients_randomised"
 EXTRA_DIAGNOSTICS = ("patients_dropout", "patients_lost", "team_type_all_in_one_arm",
                      *(f"{k}_{arm}" for k in FLOW_COUNTS for arm in ("int", "ctl")),
                      "mean_fidelity_ctl", "mean_exposure_ctl", "staff_moves", "teams_merged",
-                     "final_cluster_size_var")
+                     "final_cluster_size_var", "teams_without_score", "staff_pooled_int")
 
 
 def draw_replicate(scenario: Scenario, replicate: int, *,
@@ -164,8 +165,7 @@ def run_unit(unit: WorkUnit) -> tuple[list[list], dict[str, float]]:
         tails.append(_tail(rep, scenario, r))
     rows: list[list[list]] = [[] for _ in replicates]
     for o, first in enumerate(outcome_sets[0] if outcome_sets else ()):
-        plan = estimators_for(first.kind, scenario.analysis,
-                              primary_kind=None if o == 0 else outcome_sets[0][0].kind)
+        plan = outcome_estimators(scenario, first.label, first.kind)
         estimates = fit_outcome(scenario, plan, [s[o].trial for s in outcome_sets], replicates,
                                 lambda label: analysis_stream_label(o, first.label, label))
         for k, r in enumerate(replicates):

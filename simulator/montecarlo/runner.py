@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from simulator.analysis.registry import estimators_for, spec
+from simulator.analysis.registry import spec
 from simulator.model.fast import choose_engine
-from simulator.model.outcome_list import outcome_kinds
+from simulator.model.outcome_list import outcome_estimators, outcome_kinds
 from simulator.montecarlo.engine import RUN_COLUMNS, replicate_columns, work_units
 from simulator.scenario.schema import Scenario
 from simulator.scenario.files import design_points
@@ -66,10 +66,8 @@ def _read_all(store: ChunkStore, units, header, computed: dict) -> dict:
 
 
 def point_plan(scenario: Scenario, label: str, kind: str):
-    """The planned analyses of one outcome (``registry.estimators_for``)."""
-    kinds = outcome_kinds(scenario)
-    primary = None if label == kinds[0][0] else kinds[0][1]
-    return estimators_for(kind, scenario.analysis, primary_kind=primary)
+    """The planned analyses of one outcome (``outcome_list.outcome_estimators``)."""
+    return outcome_estimators(scenario, label, kind)
 
 
 def outcome_plan(points) -> list[tuple[str, list[str]]]:
@@ -79,7 +77,7 @@ def outcome_plan(points) -> list[tuple[str, list[str]]]:
     for point in points:
         for label, kind in outcome_kinds(point.scenario):
             names = plan.setdefault(label, {})
-            names.update(dict.fromkeys(p.label for p in point_plan(point.scenario, label, kind)))
+            names.update(dict.fromkeys(p.label for p in outcome_estimators(point.scenario, label, kind)))
     return [(label, list(names)) for label, names in plan.items()]
 
 
@@ -109,7 +107,7 @@ def run_scenario(scenario: Scenario, settings: RunSettings) -> RunResult:
     plan = outcome_plan(points)
     targets = {p.label: spec(p).target for point in points
                for label, kind in outcome_kinds(point.scenario)
-               for p in point_plan(point.scenario, label, kind)}
+               for p in outcome_estimators(point.scenario, label, kind)}
     summary = summarise(data, points, plan, alpha_of, targets)
     comparisons = compare_points(primary_data(data), points, scenario.sweep, plan[0][1], alpha_of)
     family_rows, p_rows = families(data, points, plan)

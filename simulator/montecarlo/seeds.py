@@ -29,7 +29,11 @@ def label_word(label: str) -> int:
 
 
 def spawn_key(replicate: int, component: str, label: str | None = None) -> tuple[int, ...]:
-    """(r, component index) or, for one estimator's stream, (r, component index, label word)."""
+    """(r, component index) or, for one estimator's stream, (r, component index, label word).
+    A component named "stage/label" is that stage's sub-stream ``label`` (a new random process
+    of a stage gets one, so the stage's own stream, and every number drawn from it, stays)."""
+    if label is None and "/" in component:
+        component, label = component.split("/", 1)
     key = (replicate, COMPONENTS.index(component))
     return key if label is None else (*key, label_word(label))
 

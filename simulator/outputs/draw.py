@@ -1,4 +1,5 @@
-"""``crtsim draw``: one replicate written out as tables a person can read (patients, teams, events).
+"""``crtsim draw``: one replicate written out as tables a person can read (patients, teams, staff,
+events).
 
 Teams appear by name: a team list's names, else the team numbers 0..K-1."""
 from __future__ import annotations
@@ -58,7 +59,8 @@ def teams_table(rep: Replicate) -> dict[str, list]:
         "fidelity_followup": h.fidelity_at_followup.tolist(),
         "mean_fidelity": h.team_dose.tolist(),
         "disbanded_month": h.disband_month.tolist(),
-        "measured_participation": rep.outcomes.participation.tolist(),
+        "measured_participation": _score(rep).tolist(),
+        "participation_staff_pooled": _pooled(rep),
         "baseline_staff_in_post": h.baseline_staff_in_post.tolist(),
         "staff_departures": h.staff_departures.tolist(),
         "merged_into": [int(t) if t >= 0 else None for t in h.merged_into],
@@ -66,6 +68,41 @@ def teams_table(rep: Replicate) -> dict[str, list]:
         "staff_moved_out": h.staff_flow["moved_out"].tolist(),
         "staff_moved_in": h.staff_flow["moved_in"].tolist(),
     }
+
+
+def _score(rep: Replicate) -> np.ndarray:
+    """The team score the analysis used (the stayers-only pooled rating)."""
+    return rep.trial.participation
+
+
+def _pooled(rep: Replicate) -> list:
+    p = rep.participation
+    return p.pooled.tolist() if p is not None else [None] * rep.world.n_teams
+
+
+def staff_table(rep: Replicate) -> dict[str, list]:
+    """One row per member of staff per team spell (issue 13): team, role, start and end months
+    and why the spell ended, sessions attended and completion per component (by the spell's
+    end), the participation rating (intervention teams) and whether it counts for the team's
+    score (a stayer: in post at baseline and follow-up, never moved team)."""
+    st, names = rep.history.staff, rep.world.team_names.tolist()
+    p = rep.participation
+    table = {"staff_id": st.staff_id.tolist(), "team": [names[t] for t in st.team.tolist()],
+             "arm": rep.arm.astype(int)[st.team].tolist(), "role": st.role.tolist(),
+             "origin": [ORIGINS[o] for o in st.origin.tolist()],
+             "start_month": st.start.tolist(), "end_month": st.end.tolist(),
+             "why_ended": st.why_ended.tolist()}
+    completed = st.completed
+    for c, name in enumerate(st.components):
+        table[f"attended_{name}"] = st.attended[:, c].tolist()
+    for c, name in enumerate(st.components):
+        table[f"completed_{name}"] = completed[:, c].astype(int).tolist()
+    table["participation_rating"] = p.rating.tolist()
+    table["counts_for_score"] = p.counts.astype(int).tolist()
+    return table
+
+
+ORIGINS = ("baseline", "newcomer", "mover")
 
 
 def events_table(rep: Replicate) -> dict[str, list]:
@@ -78,12 +115,17 @@ def events_table(rep: Replicate) -> dict[str, list]:
 
 
 def write_replicate(rep: Replicate, out_dir: str | Path, *, label: str = "") -> list[Path]:
-    """patients.csv, teams.csv, events.csv, and the replicate's CONSORT flow (flow.png/svg)."""
+    """patients.csv, teams.csv, staff.csv, events.csv, and the replicate's CONSORT flow
+    (flow.png/svg). staff.csv needs the SimPy engine's staff records; the fast engine's
+    replicates (a scenario with no component, staff outcome or score-based analysis) have none,
+    so it is left out."""
     from simulator.outputs.flow import replicate_flow, write_flow
 
     out = Path(out_dir)
     tables = [write_columns(out / "patients.csv", patients_table(rep)),
               write_columns(out / "teams.csv", teams_table(rep)),
+              *([write_columns(out / "staff.csv", staff_table(rep))]
+                if rep.history.staff is not None else []),
               write_columns(out / "events.csv", events_table(rep))]
     return tables + write_flow(replicate_flow(rep.diagnostics, where=label), out,
                                title="Simulated CONSORT flow of one trial")

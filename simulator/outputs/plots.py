@@ -17,6 +17,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from simulator.outputs.component_plot import component_lines  # noqa: E402
+
 COLOURS = ("#4477aa", "#ee6677", "#228833", "#ccbb44", "#66ccee", "#aa3377", "#bbbbbb")
 ARM_COLOURS = {"intervention": "#ee6677", "control": "#4477aa"}
 
@@ -236,9 +238,10 @@ def _band(ax, months, values, colour, label, steps: bool = False) -> None:
 
 def plot_timeline(data, *, title: str = "", axes=None):
     """Four panels over trial months, by arm, from ``timeline_summary.timeline_data``: fidelity of
-    surviving teams, share of staff posts filled, cumulative patients lost to follow-up, teams
-    disbanded (and, dashed, merged into another team); mean over replicates with a 10th-90th
-    percentile band."""
+    surviving teams (with several components, each component's completion share in the
+    intervention teams, thin lines), share of staff posts filled, cumulative patients lost to
+    follow-up, teams disbanded (and, dashed, merged into another team); mean over replicates
+    with a 10th-90th percentile band."""
     fig, panels = _axes(axes, 4, ncols=2, size=(11, 3.6))
     specs = [(data.fidelity, "fidelity (trained share of staff in post)"),
              (100 * data.staff_filled, "staff posts filled (%)"),
@@ -262,6 +265,7 @@ def plot_timeline(data, *, title: str = "", axes=None):
                         lw=1.2, color=ARM_COLOURS[arm])
         if i != 1:                 # staff filled stays zoomed in on its (narrow) range
             ax.set_ylim(bottom=0)
+    component_lines(panels[0], data)
     top = max(np.nanmax(data.disbanded, initial=0.0), np.nanmax(data.merged, initial=0.0))
     panels[3].set_ylim(0, max(1.0, float(top)) * 1.05)
     panels[3].yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))

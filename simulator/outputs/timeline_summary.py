@@ -29,6 +29,9 @@ class TimelineData:
     design_point: int
     swept: Mapping[str, Any]
     replicates: int
+    components: tuple[str, ...] = ()          # intervention components, in scenario order
+    component_shares: np.ndarray | None = None   # (R, components, M) mean completion share in
+    #                                            the intervention teams not yet disbanded
 
 
 def _by_arm(values: np.ndarray, arm: np.ndarray, alive: np.ndarray) -> np.ndarray:
@@ -66,7 +69,11 @@ def replicate_timeline(rep: Replicate) -> dict[str, np.ndarray]:
     arm = rep.arm.astype(int)
     dropout, lost = _patient_shares(rep, months)
     filled = in_post / rep.world.staff[:, None]
+    shares = rep.history.monthly_shares()      # (K, M, components)
+    by_component = np.array([_by_arm(shares[:, :, c], arm, ~gone)[1]
+                             for c in range(shares.shape[2])])
     return {"months": months, "fidelity": _by_arm(fidelity, arm, ~gone),
+            "component_shares": by_component,
             "staff_filled": _by_arm(filled, arm, ~gone), "dropout": dropout,
             "lost_to_followup": lost,
             "disbanded": np.array([disbanded[arm == a].sum(axis=0) for a in (0, 1)], dtype=float),
@@ -81,5 +88,6 @@ def timeline_data(scenario: Scenario, design_point: int = 0, replicates: int = 2
     parts = [replicate_timeline(draw_replicate(point.scenario, r, engine=engine))
              for r in range(replicates)]
     stack = {k: np.stack([p[k] for p in parts]) for k in parts[0] if k != "months"}
+    names = tuple(c.name for c in point.scenario.intervention.strategies)
     return TimelineData(months=parts[0]["months"], design_point=point.index,
-                        swept=dict(point.swept), replicates=replicates, **stack)
+                        swept=dict(point.swept), replicates=replicates, components=names, **stack)

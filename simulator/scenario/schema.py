@@ -16,7 +16,9 @@ from simulator.scenario.outcome_sections import (
     SecondaryOutcome, binary_primary_defaults, estimator_lists_problems, outcome_problems,
     without_binary_effect)
 from simulator.scenario.section import Section
+from simulator.scenario.intervention import Component, Intervention, intervention_problems
 from simulator.scenario.priors import Prior
+from simulator.scenario.staff_outcome import StaffOutcome
 from simulator.scenario.services import attrition_from_rate, services_problems
 from simulator.scenario.team_checks import team_list_problems
 from simulator.scenario.teams import TeamTable, fill_from_team_list, parse_table
@@ -61,18 +63,6 @@ class Trial(Section):
         return self._table
 
 
-class Intervention(Section):
-    effect_at_full_implementation: float = Field(3.0, ge=-1e6, le=1e6)
-    dose_response: Literal["linear", "threshold", "saturating"] = "linear"
-    dose_threshold: float = Field(0.5, gt=0, le=1)
-    attendance: float = Field(0.6, ge=0, le=1)
-    leadership_on_attendance: float = Field(0.0, ge=-20, le=20, description="log-odds per SD of leadership")
-    session_months: tuple[float, ...] = Field((1.0, 2.0, 3.0, 4.0), max_length=1000)
-    sessions_to_train: int = Field(2, ge=1, le=100)
-    refresher_every_months: Optional[float] = Field(None, gt=0.01, le=120)
-    measurement_noise_sd: float = Field(0.1, ge=0, le=10)
-    effect_lag_months: float = Field(
-        0.0, ge=0, le=120, description="fidelity in the last L months before follow-up does not yet count")
 
 
 class StaffTurnover(Section):
@@ -148,7 +138,9 @@ class Allocation(Section):
 
 
 EstimatorName = Literal["mixed_ancova", "cluster_summary", "cluster_means", "individual_ttest",
-                        "gee_robust", "permutation", "implementation_split", "cace_iv", "glmm"]
+EstimatorName = Literal["mixed_ancova", "cluster_summary", "cluster_means", "individual_ttest",
+                        "gee_robust", "permutation", "implementation_split", "cace_iv", "glmm",
+                        "participation_high_low"]
 Adjustment = str   # baseline, strata, site, team_type, patients, staff or a team covariate
 DfMethod = Literal["between_within", "satterthwaite", "kenward_roger"]
 GeeCorrection = Literal["none", "kauermann_carroll", "mancl_derouen"]
@@ -220,6 +212,8 @@ class Scenario(Section):
     allocation: Allocation = Allocation()
     analysis: Analysis = Analysis()
     sweep: dict[str, tuple] = {}
+    staff_outcome: Optional[StaffOutcome] = Field(
+        None, description="a staff-level outcome measured in staff in post at both times")
     priors: dict[str, Prior] = Field(
         {}, max_length=100, description="uncertain inputs: dotted key -> distribution (priors.py)")
 
@@ -275,19 +269,16 @@ def check_consistency(s: Scenario) -> list[tuple[str, object, str]]:
         if t not in s.trial.team_types:
             problems.append((f"outcome.team_type_effects.{t}", t,
                              f"team type not in trial.team_types ({', '.join(s.trial.team_types)})"))
-    for i, m in enumerate(s.intervention.session_months):
-        if not 0 <= m < s.trial.months:
-            problems.append((f"intervention.session_months[{i}]", m,
-                             f"not in [0, trial.months = {s.trial.months:g})"))
-    if s.intervention.sessions_to_train > len(s.intervention.session_months) and \
-            s.intervention.refresher_every_months is None:
-        problems.append(("intervention.sessions_to_train", s.intervention.sessions_to_train,
-                         f"more than the {len(s.intervention.session_months)} sessions scheduled "
-                         "and no refreshers: nobody could be trained"))
+    problems += intervention_problems(s.intervention, s.trial.months)
     problems += disbanding_problems(s)
     problems += _analysis_problems(s.analysis)
     problems += estimator_lists_problems(s.analysis, s.outcome.type, set(EstimatorName.__args__))
     problems += outcome_problems(s)
+    if s.staff_outcome is not None:
+        problems += [(p.replace("analysis.estimators", "staff_outcome.estimators"), v, m)
+                     for p, v, m in _analysis_problems(s.analysis.model_copy(
+                         update={"estimators": s.staff_outcome.estimators}))
+                     if p.startswith("analysis.estimators")]
     problems += services_problems(s, n_int)
     problems += team_list_problems(s)
     return problems

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from simulator.scenario.schema import Scenario
 
 ANY: Callable[[Any], bool] = lambda value: True   # noqa: E731
+SCORE_BASED = {"implementation_split", "cace_iv", "participation_high_low"}
 
 # Dotted key -> which of its values the fast engine simulates.
 COVERED: dict[str, Callable[[Any], bool]] = {
@@ -41,8 +42,11 @@ COVERED: dict[str, Callable[[Any], bool]] = {
         "method", "strata", "balance_on", "constrained_fraction", "max_enumerate",
         "minimisation_probability", "balance_metric")},
     **{f"analysis.{k}": ANY for k in (
-        "alpha", "estimators", "adjust_for", "df_method", "gee_correction", "permutations",
-        "cluster", "variants")},
+        "alpha", "adjust_for", "df_method", "gee_correction", "permutations", "cluster")},
+    # the participation score pools the stayers' ratings: it needs staff records (SimPy)
+    "analysis.estimators": lambda names: not set(names) & SCORE_BASED,
+    "analysis.variants": lambda variants: all(v.estimator not in SCORE_BASED
+                                              for v in variants.values()),
     **{k: ANY for k in ("name", "description", "seed", "replicates", "sweep")},
 }
 

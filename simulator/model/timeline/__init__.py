@@ -16,24 +16,28 @@ from simulator.model.timeline.history import TimelineHistory, build_history
 from simulator.model.timeline.merges import Services, merge_plan, merging
 from simulator.model.timeline.moves import SharedTurnover
 from simulator.model.timeline.reconfiguration import Membership, disband_plan, reconfiguration
-from simulator.model.timeline.staffing import Draws, TeamState, Turnover, session, team_plans, team_staffing
+from simulator.model.timeline.staffing import (Draws, TeamState, Turnover, run_session, team_plans,
+                                               team_staffing)
 
 __all__ = ["Event", "EVENT_KINDS", "TimelineHistory", "run_timeline"]
 
 
 def run_timeline(world: World, arm: np.ndarray, scenario: Scenario, *,
-                 rng: np.random.Generator, engine: str = "auto") -> TimelineHistory:
+                 rng: np.random.Generator, engine: str = "auto",
+                 who: np.random.Generator | None = None) -> TimelineHistory:
     """Simulate staff, training and reconfiguration from randomisation (month 0) to follow-up.
 
     With no turnover, disbanding or merges nothing happens between sessions, so ``engine="auto"``
     runs the sessions directly, in the order SimPy would and with the same draws (identical
-    results; tested); ``engine="simpy"`` always runs the event simulation.
+    results; tested); ``engine="simpy"`` always runs the event simulation. ``who`` (its own
+    stream) picks which members of staff attend (roster module); by default spawned from ``rng``
+    without drawing from it.
     """
     months = scenario.trial.months
     log: list[Event] = []
     plans = team_plans(world, arm, scenario)
     states = [TeamState(p) for p in plans]
-    draws = Draws(rng)
+    draws = Draws(rng, who=who)
     membership = Membership(world.patient_team, world.n_teams)
     plan = disband_plan(scenario.reconfiguration, world.n_teams, months, rng)
     merges = merge_plan(scenario.reconfiguration.merges, world.n_teams, months, rng)
@@ -49,13 +53,13 @@ def run_timeline(world: World, arm: np.ndarray, scenario: Scenario, *,
 
 def _sessions_only(plans, states, draws, log) -> None:
     """Training sessions in time order, teams in index order (SimPy's FIFO order at equal times)."""
-    schedule = max((p.session_months for p in plans), key=len)   # shared by intervention teams
-    for month in schedule:
+    schedule = max((p.schedule for p in plans), key=len)   # shared by intervention teams
+    for item in schedule:
         for plan, state in zip(plans, states):
-            if plan.session_months:
-                attended = session(state, plan.attendance, draws)
-                log.append(Event(month, "session", plan.team, -1, attended))
-                state.record(month)
+            if plan.schedule:
+                attended = run_session(state, plan, item, draws)
+                log.append(Event(item[0], "session", plan.team, item[1], attended))
+                state.record(item[0])
 
 
 def _simulate(plans, states, draws, log, plans_of, membership, world, arm, scenario) -> None:

@@ -8,6 +8,7 @@ import numpy as np
 
 from simulator.model.world import World
 from simulator.model.timeline.events import Event
+from simulator.model.timeline.staff_records import StaffSpells, staff_spells
 
 
 @dataclass(frozen=True)
@@ -19,14 +20,16 @@ class TeamPath:
     in_post: np.ndarray
     cumulative: np.ndarray   # ∫0^{times[k]} F_j(t) dt
     _lists: tuple = field(repr=False, compare=False, default=())   # (times, fidelity, cumulative)
+    shares: np.ndarray | None = None   # (times, components) completion share of each component
 
     @classmethod
-    def from_lists(cls, times, fidelity, in_post) -> "TeamPath":
+    def from_lists(cls, times, fidelity, in_post, shares=None) -> "TeamPath":
         cum = [0.0]
         for k in range(1, len(times)):   # paths are short: plain Python beats numpy here
             cum.append(cum[-1] + fidelity[k - 1] * (times[k] - times[k - 1]))
         return cls(np.array(times, dtype=float), np.array(fidelity, dtype=float),
-                   np.array(in_post, dtype=np.int64), np.array(cum), (times, fidelity, cum))
+                   np.array(in_post, dtype=np.int64), np.array(cum), (times, fidelity, cum),
+                   None if shares is None else np.array(shares, dtype=float))
 
     def integral_to(self, month: float) -> float:
         """∫0^month F_j(t) dt, in fidelity-months."""
@@ -39,6 +42,10 @@ class TeamPath:
         """(fidelity, staff in post) at the given months."""
         k = np.searchsorted(self.times, months, side="right") - 1
         return self.fidelity[k], self.in_post[k]
+
+    def shares_at(self, months: np.ndarray) -> np.ndarray:
+        """(months, components) completion share of each component at the given months."""
+        return self.shares[np.searchsorted(self.times, months, side="right") - 1]
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,7 @@ class TimelineHistory:
     staff_flow: dict                 # name -> (K,): joined, moved_out, moved_in, removed,
     #                                  waiting (movers still waiting at follow-up), posts and
     #                                  in_post (at follow-up)
+    staff: StaffSpells | None = None  # every member of staff's team spells (staff_records)
 
     def monthly(self, step: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(months, fidelity (K, M), staff in post (K, M)) on a regular grid including follow-up."""
@@ -70,9 +78,14 @@ class TimelineHistory:
         pairs = [p.at(grid) for p in self.paths]
         return grid, np.array([f for f, _ in pairs]), np.array([s for _, s in pairs])
 
+    def monthly_shares(self, step: float = 1.0) -> np.ndarray:
+        """(K, M, components) completion share of each component on ``monthly``'s grid."""
+        grid = np.append(np.arange(0.0, self.months, step), self.months)
+        return np.array([p.shares_at(grid) for p in self.paths])
+
 
 def _paths(states) -> tuple[TeamPath, ...]:
-    return tuple(TeamPath.from_lists(s.times, s.fidelity, s.in_post) for s in states)
+    return tuple(TeamPath.from_lists(s.times, s.fidelity, s.in_post, s.shares) for s in states)
 
 
 def patient_exposure(paths, patient_team, moves, months: float, lag: float = 0.0) -> np.ndarray:
@@ -151,4 +164,5 @@ def build_history(months, log, states, membership, world: World, arm,
         baseline_staff_in_post=np.array([s.baseline_in_post() for s in states]),
         staff_departures=np.array([s.departures for s in states]),
         staff_flow=_staff_flow(states),
+        staff=staff_spells(states, months),
     )

@@ -22,6 +22,7 @@ import numpy as np
 from simulator.scenario.schema import Merges
 from simulator.model.timeline.events import Event
 from simulator.model.timeline.moves import arrive
+from simulator.model.timeline.roster import STAFF
 
 
 @dataclass
@@ -89,21 +90,23 @@ def choose_pair(team: int, where, arm_pick: int, svc: Services, rng: np.random.G
 def pool_staff(b: int, a: int, now: float, svc: Services, log: list) -> None:
     """Team b's posts, roster, vacancies and waiting movers join team a's."""
     sa, sb = svc.states[a], svc.states[b]
-    for row_a, row_b in zip(sa.counts, sb.counts):
-        for c, count in enumerate(row_b):
-            row_a[c] += count
     sb.flow["merged_out"] += sb.n
     sa.flow["merged_in"] += sb.n
-    sa.n += sb.n
+    for m in sb.members:   # a new spell in team a; a's manager stays its manager
+        sb.close(m, now, "merged")
+        m.start, m.moved, m.role = now, True, STAFF
+    sa.members += sb.members
+    sb.members = []
     sa.posts += sb.posts
     sa.waiting += sb.waiting
     sb.waiting = []
     ta, tb = svc.turnovers[a], svc.turnovers[b]
-    ta.refills = list(heapq.merge(ta.refills, tb.refills))   # a sorted list is a heap
+    brought = [(month, STAFF) for month, _ in tb.refills]   # b's manager post is a staff post in a
+    ta.refills = list(heapq.merge(ta.refills, brought))   # a sorted list is a heap
     tb.refills = []
     while sa.waiting and ta.refills:   # movers waiting for a post take the vacancies b brought
-        heapq.heappop(ta.refills)
-        arrive(sa, sa.waiting.pop(0), now, log)
+        _, role = heapq.heappop(ta.refills)
+        arrive(sa, sa.waiting.pop(0), now, log, role)
 
 
 def merge_teams(b: int, a: int, now: float, svc: Services, log: list) -> None:
@@ -112,7 +115,7 @@ def merge_teams(b: int, a: int, now: float, svc: Services, log: list) -> None:
     svc.clocks[a].advance(now)
     pool_staff(b, a, now, svc, log)
     sb = svc.states[b]
-    sb.empty()
+    sb.empty(now, "merged")
     sb.merged_at, sb.merged_into = now, a
     svc.states[a].record(now)
     sb.record(now)

@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 from simulator.model.timeline.events import Event
-from simulator.model.timeline.staffing import MOVER, Turnover, _leave, join
+from simulator.model.timeline.staffing import MOVER, STAFF, Turnover, join, leave
 
 
 class SharedTurnover:
@@ -47,8 +47,8 @@ class SharedTurnover:
                 continue
             if due[j] < best[1]:
                 best = (j, due[j], True)
-            if clock.refills and clock.refills[0] < best[1]:
-                best = (j, clock.refills[0], False)
+            if clock.refills and clock.refills[0][0] < best[1]:
+                best = (j, clock.refills[0][0], False)
         return best
 
     def advance(self, until: float) -> None:
@@ -63,8 +63,8 @@ class SharedTurnover:
             if leaving:
                 touched = self._depart(j)
             else:
-                heapq.heappop(self.clocks[j].refills)
-                join(self.clocks[j].state, month, self.log)
+                _, role = heapq.heappop(self.clocks[j].refills)
+                join(self.clocks[j].state, month, self.log, role)
                 touched = (j,)
             for m in touched:
                 self.clocks[m].state.record(month)
@@ -74,31 +74,33 @@ class SharedTurnover:
     def _depart(self, j: int) -> tuple[int, ...]:
         """Team j loses a member, who leaves the service or moves; the post falls vacant."""
         state = self.clocks[j].state
-        sessions = _leave(state, self.draws)
+        member = leave(state, self.draws)
         moving = self.share > 0 and self.draws.uniform() < self.share
         to = self._destination(j) if moving else -1
         kind = "staff_move_out" if to >= 0 else "staff_leave"
         state.flow["moved_out"] += to >= 0
+        state.close(member, self.now, "moved" if to >= 0 else "left")
         self.log.append(Event(self.now, kind, j, -1, state.n))
-        self.vacancy(j)
+        self.vacancy(j, member.role)
         if to < 0:
             return (j,)
-        self.clocks[to].state.waiting.append(sessions)
+        self.clocks[to].state.waiting.append(member)
         self._fill_from_waiting(to)
         return (j, to)
 
-    def vacancy(self, j: int) -> None:
+    def vacancy(self, j: int, role: str = STAFF) -> None:
         """A post of team j falls vacant: a mover waiting for it takes it, else it is refilled."""
         clock = self.clocks[j]
-        heapq.heappush(clock.refills, self.now + self.draws.exponential() * clock.plan.vacancy_months)
+        heapq.heappush(clock.refills, (self.now + self.draws.exponential()
+                                       * clock.plan.vacancy_months, role))
         self._fill_from_waiting(j)
 
     def _fill_from_waiting(self, j: int) -> None:
         """Waiting movers take team j's vacant posts (the soonest-refilled first), at once."""
         clock = self.clocks[j]
         while clock.state.waiting and clock.refills:
-            heapq.heappop(clock.refills)
-            arrive(clock.state, clock.state.waiting.pop(0), self.now, self.log)
+            _, role = heapq.heappop(clock.refills)
+            arrive(clock.state, clock.state.waiting.pop(0), self.now, self.log, role)
 
     def _destination(self, j: int) -> int:
         """Another running team of j's site, one with a vacant post if any; -1 if none."""
@@ -116,9 +118,10 @@ class SharedTurnover:
         state.waiting = []
 
 
-def arrive(state, sessions: int, now: float, log: list) -> None:
-    """A mover takes a post, keeping the sessions they attended."""
-    state.counts[MOVER][sessions] += 1
-    state.n += 1
+def arrive(state, member, now: float, log: list, role: str = STAFF) -> None:
+    """A mover takes a post (``role``: the manager's post or a staff post), keeping the
+    sessions they attended; a new spell begins."""
+    member.origin, member.role, member.start, member.moved = MOVER, role, now, True
+    state.members.append(member)
     state.flow["moved_in"] += 1
     log.append(Event(now, "staff_move_in", state.team, -1, state.n))

@@ -18,13 +18,29 @@ from scipy.special import expit, logit
 from simulator.scenario.schema import Scenario
 from simulator.model.world import World
 from simulator.model.timeline.events import Event
+from simulator.model.timeline.roster import (BASELINE, MANAGER, MOVER, NEWCOMER, STAFF, Member,
+                                             TeamState, hire, leave, session)
 
-BASELINE, NEWCOMER, MOVER = 0, 1, 2   # origin rows of a roster: MOVER = arrived from another team
+__all__ = ["BASELINE", "NEWCOMER", "MOVER", "MANAGER", "STAFF", "Member", "TeamState", "leave",
+           "session", "Draws", "TeamPlan", "ComponentPlan", "Turnover", "join", "team_staffing"]
+
+@dataclass(frozen=True)
+class ComponentPlan:
+    """One intervention component as one team meets it."""
+
+    name: str
+    attendance: float        # p_jc = logistic(logit(attendance_c) + λ L_j)
+    to_complete: int         # sessions_to_complete
+    audience: str            # "team" | "manager"
+    weight: float            # share of the true dose
+    first_month: float       # its first core session (refreshers for newcomers: who joined after)
 
 
 @dataclass(frozen=True)
 class TeamPlan:
-    """What drives one team's staffing process (rates per month)."""
+    """What drives one team's staffing process (rates per month). ``attendance``,
+    ``sessions_to_train`` and ``session_months`` describe the first component (the only one
+    without ``intervention.components``); ``schedule`` holds every session."""
 
     team: int
     posts: int
@@ -33,17 +49,22 @@ class TeamPlan:
     attendance: float             # p_j
     sessions_to_train: int
     session_months: tuple[float, ...]   # core + refresher sessions; empty in control teams
+    components: tuple[ComponentPlan, ...] = ()
+    schedule: tuple[tuple[float, int, bool], ...] = ()   # (month, component, newcomers only)
 
 
 class Draws:
     """Standard exponentials and uniforms drawn from the timeline's Generator in blocks.
 
     One numpy call per block instead of per event; the order of use is fixed by SimPy's
-    deterministic event order, so the run stays a function of the Generator's state.
+    deterministic event order, so the run stays a function of the Generator's state. ``who``
+    (its own stream) chooses which members of a roster cell attend a session.
     """
 
-    def __init__(self, rng: np.random.Generator, block: int = 512):
+    def __init__(self, rng: np.random.Generator, block: int = 512,
+                 who: np.random.Generator | None = None):
         self.rng, self.block = rng, block
+        self.who = who if who is not None else rng.spawn(1)[0]   # spawning draws nothing
         self._exp: list[float] = []
         self._unif: list[float] = []
 
@@ -57,166 +78,140 @@ class Draws:
             self._unif = self.rng.random(self.block).tolist()
         return self._unif.pop()
 
-
-class TeamState:
-    """Mutable roster of one team during a run: staff counts by origin × sessions attended.
-
-    ``counts[origin][c]`` is the number in post of that origin (baseline, newcomer, or mover
-    from another team) who have attended c sessions; c = sessions_to_train means trained.
-    ``flow`` counts staff through the team: newcomers who ``joined``, staff who ``moved_out``
-    to or ``moved_in`` from another team, staff pooled into another team by a merge
-    (``merged_out``) or from one (``merged_in``), and staff ``removed`` from the service with the
-    team (in post at a disbanding, or waiting to move into it); ``waiting`` holds the movers
-    waiting for a post here (moves module).
-    """
-
-    def __init__(self, plan: TeamPlan):
-        k = plan.sessions_to_train
-        self.team = plan.team
-        self.counts = [[plan.posts] + [0] * k, [0] * (k + 1), [0] * (k + 1)]
-        self.k = k
-        self.n = plan.posts
-        self.posts = plan.posts
-        self.times: list[float] = [0.0]
-        self.fidelity: list[float] = [0.0]
-        self.in_post: list[int] = [plan.posts]
-        self.departures = 0
-        self.flow = {"joined": 0, "moved_out": 0, "moved_in": 0, "merged_out": 0, "merged_in": 0,
-                     "removed": 0}
-        self.waiting: list[int] = []   # movers waiting for a post here: sessions each attended
-        self.disbanded_at = math.nan
-        self.merged_at, self.merged_into = math.nan, -1
-        self.ended = False
-
-    def trained(self) -> int:
-        return sum(row[self.k] for row in self.counts)
-
-    def baseline_in_post(self) -> int:
-        return sum(self.counts[BASELINE])
-
-    def empty(self) -> None:
-        self.counts = [[0] * (self.k + 1) for _ in self.counts]
-        self.n = 0
-        self.ended = True
-
-    def record(self, now: float) -> None:
-        f = self.trained() / self.n if self.n else 0.0
-        if self.times[-1] == now:
-            self.fidelity[-1], self.in_post[-1] = f, self.n
-        else:
-            self.times.append(now)
-            self.fidelity.append(f)
-            self.in_post.append(self.n)
-
-
-def _leave(state: TeamState, draws: Draws) -> int:
-    """One staff member, chosen uniformly from those in post, leaves; returns the sessions
-    they had attended."""
-    target = int(draws.uniform() * state.n)
-    for row in state.counts:
-        for c, count in enumerate(row):
-            if target < count:
-                row[c] -= 1
-                state.n -= 1
-                state.departures += 1
-                return c
-            target -= count
-    raise ValueError("nobody in post to leave")
-
-
-def session(state: TeamState, p: float, draws: Draws) -> int:
-    """Each untrained staff member in post attends with probability p."""
-    attended = 0
-    binomial = draws.rng.binomial
-    for row in state.counts:
-        moved = [binomial(row[c], p) if row[c] else 0 for c in range(state.k)]
-        for c in range(state.k - 1, -1, -1):
-            row[c] -= moved[c]
-            row[c + 1] += moved[c]
-        attended += sum(moved)
-    return attended
+    def pick(self, cell: list, count: int) -> list:
+        """``count`` members of ``cell`` chosen uniformly without replacement."""
+        if count == 0 or count == len(cell):
+            return cell if count else []
+        return [cell[i] for i in self.who.choice(len(cell), count, replace=False).tolist()]
 
 
 class Turnover:
     """The competing-risks clock of one team's roster, advanced between SimPy synchronisation
     points (sessions, disbanding, follow-up). Nothing outside the team observes its roster in
     between, so departures and refills need no SimPy events of their own; because the
-    exponential is memoryless, the pending departure draw is discarded at each stop."""
+    exponential is memoryless, the pending departure draw is discarded at each stop.
+    ``refills`` is a heap of (month, role) of the vacant posts' refills."""
 
     def __init__(self, plan: TeamPlan, state: TeamState, draws: Draws, log: list):
         self.plan, self.state, self.draws, self.log = plan, state, draws, log
         self.now = 0.0
-        self.refills: list[float] = []
+        self.refills: list[tuple[float, str]] = []
 
     def advance(self, until: float) -> None:
         plan, state, draws = self.plan, self.state, self.draws
         while True:
             hazard = state.n * plan.leave_rate_per_month
             leave_at = self.now + draws.exponential() / hazard if hazard > 0 else math.inf
-            refill_at = self.refills[0] if self.refills else math.inf
+            refill_at = self.refills[0][0] if self.refills else math.inf
             if min(leave_at, refill_at) >= until:
                 self.now = until
                 return
             if leave_at < refill_at:
                 self.now = leave_at
-                _leave(state, draws)
-                heapq.heappush(self.refills, leave_at + draws.exponential() * plan.vacancy_months)
+                leaver = leave(state, draws)
+                state.close(leaver, leave_at, "left")
+                heapq.heappush(self.refills, (leave_at + draws.exponential() * plan.vacancy_months,
+                                              leaver.role))
                 self.log.append(Event(leave_at, "staff_leave", plan.team, -1, state.n))
             else:
-                self.now = heapq.heappop(self.refills)
-                join(state, self.now, self.log)
+                self.now, role = heapq.heappop(self.refills)
+                join(state, self.now, self.log, role)
             state.record(self.now)
 
     def end(self, team: int) -> None:
         """The team has disbanded or merged: nothing of its own is pending elsewhere."""
 
 
-def join(state: TeamState, now: float, log: list) -> None:
-    """An untrained newcomer fills a vacant post."""
-    state.counts[NEWCOMER][0] += 1
-    state.n += 1
+def join(state: TeamState, now: float, log: list, role: str = STAFF) -> None:
+    """An untrained newcomer fills a vacant post (the manager's, if that was the one vacant)."""
+    state.members.append(hire(state, role, now))
     state.flow["joined"] += 1
     log.append(Event(now, "staff_join", state.team, -1, state.n))
 
 
+def run_session(state: TeamState, plan: TeamPlan, item, draws) -> int:
+    """One session of the schedule: ``item`` = (month, component, for newcomers only)."""
+    _month, c, newcomers_only = item
+    component = plan.components[c]
+    return session(state, component.attendance, draws, c,
+                   component.first_month if newcomers_only else None)
+
+
 def team_staffing(env, plan: TeamPlan, state: TeamState, turnover: Turnover, *, draws, log):
-    """Training sessions (intervention teams) with turnover in between; waits to be disbanded."""
+    """Training sessions (intervention teams) with turnover in between; waits to be disbanded.
+    A session's event has the component's index as its ``subject``."""
     try:
-        for month in plan.session_months:
-            yield env.timeout(month - env.now)
+        for item in plan.schedule:
+            yield env.timeout(item[0] - env.now)
             turnover.advance(env.now)
-            attended = session(state, plan.attendance, draws)
-            log.append(Event(env.now, "session", plan.team, -1, attended))
+            attended = run_session(state, plan, item, draws)
+            log.append(Event(env.now, "session", plan.team, item[1], attended))
             state.record(env.now)
         yield env.event()   # never triggered: only a disbanding interrupts the wait
     except simpy.Interrupt as stop:
         if stop.cause == "disband":
             turnover.advance(env.now)
             state.flow["removed"] += state.n   # its staff leave the service with the team
-            state.empty()
+            state.empty(env.now, "disbanded")
             state.disbanded_at = env.now
             state.record(env.now)
         turnover.end(plan.team)   # a merge has pooled the roster already (merges module)
 
 
-def session_schedule(scenario: Scenario) -> tuple[float, ...]:
-    """Core sessions plus refreshers every R months after the last core session, before follow-up."""
-    core = sorted(scenario.intervention.session_months)
-    every = scenario.intervention.refresher_every_months
+def _with_refreshers(core, every, months) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    core = tuple(sorted(core))
     if every is None or not core:
-        return tuple(core)
-    extra = np.arange(core[-1] + every, scenario.trial.months, every)
-    return tuple(core) + tuple(float(m) for m in extra)
+        return core, ()
+    return core, tuple(float(m) for m in np.arange(core[-1] + every, months, every))
+
+
+def session_schedule(scenario: Scenario) -> tuple[float, ...]:
+    """Core sessions plus refreshers every R months after the last core session, before
+    follow-up (the first component's, the only one without ``intervention.components``)."""
+    core, extra = _with_refreshers(scenario.intervention.strategies[0].session_months,
+                                   scenario.intervention.refresher_every_months, scenario.trial.months)
+    return core + extra
+
+
+def component_schedule(scenario: Scenario) -> tuple[tuple[float, int, bool], ...]:
+    """Every session: (month, component, for newcomers only), by month then component order.
+    Each component has refreshers every R months after its own last core session;
+    ``refresher_for: newcomers`` opens them only to staff who joined after its first session."""
+    iv = scenario.intervention
+    newcomers = iv.refresher_for == "newcomers"
+    items = []
+    for c, comp in enumerate(iv.strategies):
+        core, extra = _with_refreshers(comp.session_months, iv.refresher_every_months,
+                                       scenario.trial.months)
+        items += [(m, c, False) for m in core] + [(m, c, newcomers) for m in extra]
+    return tuple(sorted(items, key=lambda item: (item[0], item[1])))
+
+
+def component_plans(scenario: Scenario, leadership: float) -> tuple[ComponentPlan, ...]:
+    iv = scenario.intervention
+    return tuple(ComponentPlan(c.name, float(attendance_probability(
+        c.attendance, iv.leadership_on_attendance, np.array([leadership]))[0]),
+        c.sessions_to_complete, c.audience, c.weight, min(c.session_months, default=0.0))
+        for c in iv.strategies)
 
 
 def team_plans(world: World, arm: np.ndarray, scenario: Scenario) -> list[TeamPlan]:
     iv, st = scenario.intervention, scenario.staff_turnover
-    sessions = session_schedule(scenario)
-    p = attendance_probability(iv.attendance, iv.leadership_on_attendance, world.leadership)
+    sessions, schedule = session_schedule(scenario), component_schedule(scenario)
+    first = iv.strategies[0]
+    p = attendance_probability(first.attendance, iv.leadership_on_attendance, world.leadership)
     rate = st.annual_rate * np.exp(np.clip(st.leadership_on_turnover * world.leadership, -700, 700)) / 12
     return [TeamPlan(j, int(world.staff[j]), float(rate[j]), st.vacancy_months, float(p[j]),
-                     iv.sessions_to_train, sessions if arm[j] == 1 else ())
+                     first.sessions_to_complete, sessions if arm[j] == 1 else (),
+                     _team_components(scenario, world.leadership[j], float(p[j])),
+                     schedule if arm[j] == 1 else ())
             for j in range(world.n_teams)]
+
+
+def _team_components(scenario: Scenario, leadership: float, p_first: float):
+    """The components for one team; the first's attendance is exactly ``TeamPlan.attendance``."""
+    plans = component_plans(scenario, leadership)
+    return (ComponentPlan(**{**plans[0].__dict__, "attendance": p_first}),) + plans[1:]
 
 
 def attendance_probability(level: float, log_odds_per_sd: float, leadership: np.ndarray) -> np.ndarray:
