@@ -42,7 +42,7 @@ def _same(a, b) -> bool:
     h, g = a.history, b.history
     return (np.array_equal(a.trial.followup, b.trial.followup, equal_nan=True)
             and np.array_equal(h.exposure, g.exposure) and np.array_equal(h.team_dose, g.team_dose)
-            and np.array_equal(a.trial.participation, b.trial.participation)
+            and np.array_equal(a.trial.participation, b.trial.participation, equal_nan=True)
             and a.diagnostics == b.diagnostics)
 
 

@@ -27,10 +27,12 @@ from conftest import SCENARIOS
 
 # (scenario file, design point): the list, as far as the fast engine covers it.
 AGREEMENT_CASES = [("refocus.yaml", 0), ("reconfiguration.yaml", 7),
-                   ("dropout_mechanisms.yaml", 2), ("implementation_analysis.yaml", 2),
-                   ("refocus_real_teams.yaml", 0), ("turnover_refreshers.yaml", 7)]
-# Not covered yet (merges, staff moves, priors): auto must choose SimPy for these.
-FALLBACK_CASES = ["merges.yaml", "staff_moves.yaml", "refocus_assurance.yaml"]
+                   ("dropout_mechanisms.yaml", 2), ("refocus_real_teams.yaml", 0),
+                   ("turnover_refreshers.yaml", 7)]
+# Not covered yet (merges, staff moves, priors, the stayers-only participation score of the
+# implementation analyses): auto must choose SimPy for these.
+FALLBACK_CASES = ["merges.yaml", "staff_moves.yaml", "refocus_assurance.yaml",
+                  "implementation_analysis.yaml"]
 
 
 def _scenario(name: str, point: int):
@@ -133,8 +135,11 @@ def test_engines_agree_exactly_where_the_model_is_deterministic():
         assert np.array_equal(f.history.exposure, s.history.exposure)
         assert np.array_equal(f.history.team_dose, s.history.team_dose)
         assert np.array_equal(f.trial.followup, s.trial.followup, equal_nan=True)
-        assert np.array_equal(f.trial.participation, s.trial.participation)
-        assert f.diagnostics == s.diagnostics
+        # the participation score needs staff records: SimPy's alone (the fast engine leaves
+        # it unrecorded, and auto never gives it a score-based analysis)
+        assert np.all(np.isnan(f.trial.participation))
+        only_simpy = {"teams_without_score", "staff_pooled_int"}
+        assert f.diagnostics == {k: v for k, v in s.diagnostics.items() if k not in only_simpy}
     for planned in analysis_plan(scenario.analysis):
         fit = batch_fit(planned)
         if fit:

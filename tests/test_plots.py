@@ -7,7 +7,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from simulator.outputs.plots import plot_bias_coverage, plot_power_curve, plot_timeline, save_figure
+from simulator.outputs.plots import plot_bias_coverage, plot_power_curve, save_figure
+from simulator.outputs.timeline_plot import plot_timeline
 from simulator.scenario.files import parse_scenario
 from simulator.outputs.timeline_summary import timeline_data
 

@@ -7,7 +7,6 @@ and never shows it.  Monte Carlo uncertainty is drawn as ±1.96 MCSE (Morris, Wh
 from __future__ import annotations
 
 import textwrap
-import warnings
 from typing import Sequence
 
 import matplotlib
@@ -17,7 +16,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from simulator.outputs.component_plot import component_lines  # noqa: E402
 
 COLOURS = ("#4477aa", "#ee6677", "#228833", "#ccbb44", "#66ccee", "#aa3377", "#bbbbbb")
 ARM_COLOURS = {"intervention": "#ee6677", "control": "#4477aa"}
@@ -223,55 +221,6 @@ def _decorate_points(ax, positions, labels, xlabel, ylabel) -> None:
                       ha="right" if len(labels) > 4 else "center")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-
-
-def _band(ax, months, values, colour, label, steps: bool = False) -> None:
-    """Mean over replicates with the 10th-90th percentile band."""
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)   # months where no team is left
-        mean = np.nanmean(values, axis=0)
-        low, high = np.nanpercentile(values, [10, 90], axis=0)
-    where = "post" if steps else None
-    ax.plot(months, mean, color=colour, label=label, drawstyle="steps-post" if steps else "default")
-    ax.fill_between(months, low, high, color=colour, alpha=0.2, lw=0, step=where)
-
-
-def plot_timeline(data, *, title: str = "", axes=None):
-    """Four panels over trial months, by arm, from ``timeline_summary.timeline_data``: fidelity of
-    surviving teams (with several components, each component's completion share in the
-    intervention teams, thin lines), share of staff posts filled, cumulative patients lost to
-    follow-up, teams disbanded (and, dashed, merged into another team); mean over replicates
-    with a 10th-90th percentile band."""
-    fig, panels = _axes(axes, 4, ncols=2, size=(11, 3.6))
-    specs = [(data.fidelity, "fidelity (trained share of staff in post)"),
-             (100 * data.staff_filled, "staff posts filled (%)"),
-             (100 * data.lost_to_followup, "patients lost to follow-up (%)\n"
-                                           "(dashed: dropout alone)"),
-             (data.disbanded, "teams disbanded (cumulative count)\n"
-                              "(dashed: merged into another team)")]
-    for i, (ax, (values, ylabel)) in enumerate(zip(panels, specs)):
-        for a, arm in enumerate(("control", "intervention")):
-            _band(ax, data.months, values[:, a, :], ARM_COLOURS[arm], arm, steps=i == 3)
-        ax.set_xlabel("months since randomisation")
-        ax.set_ylabel(ylabel)
-        ax.set_xlim(data.months[0], data.months[-1])
-        if i == 2:
-            for a, arm in enumerate(("control", "intervention")):
-                ax.plot(data.months, 100 * data.dropout[:, a, :].mean(axis=0), ls="--", lw=1,
-                        color=ARM_COLOURS[arm])
-        if i == 3 and np.nanmax(data.merged, initial=0.0) > 0:
-            for a, arm in enumerate(("control", "intervention")):
-                ax.step(data.months, data.merged[:, a, :].mean(axis=0), where="post", ls="--",
-                        lw=1.2, color=ARM_COLOURS[arm])
-        if i != 1:                 # staff filled stays zoomed in on its (narrow) range
-            ax.set_ylim(bottom=0)
-    component_lines(panels[0], data)
-    top = max(np.nanmax(data.disbanded, initial=0.0), np.nanmax(data.merged, initial=0.0))
-    panels[3].set_ylim(0, max(1.0, float(top)) * 1.05)
-    panels[3].yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    _title(fig, title or f"Trial timeline, {data.replicates} replicates (band: 10th-90th centile)")
-    _legend_outside(fig, panels[:1])
-    return fig
 
 
 def plot_balance(values: dict, *, title: str = "", ax=None):

@@ -155,7 +155,7 @@ def balance_by_design_point(path: Path, scenario: Scenario) -> dict[str, np.ndar
 
 
 def _timeline_figure(scenario: Scenario, engine: str = "simpy"):
-    from simulator.outputs.plots import plot_timeline
+    from simulator.outputs.timeline_plot import plot_timeline
     from simulator.outputs.timeline_summary import timeline_data
 
     data = timeline_data(scenario, _timeline_point(scenario), replicates=20, engine=engine)

@@ -138,7 +138,6 @@ class Allocation(Section):
 
 
 EstimatorName = Literal["mixed_ancova", "cluster_summary", "cluster_means", "individual_ttest",
-EstimatorName = Literal["mixed_ancova", "cluster_summary", "cluster_means", "individual_ttest",
                         "gee_robust", "permutation", "implementation_split", "cace_iv", "glmm",
                         "participation_high_low"]
 Adjustment = str   # baseline, strata, site, team_type, patients, staff or a team covariate

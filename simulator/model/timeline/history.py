@@ -44,8 +44,10 @@ class TeamPath:
         return self.fidelity[k], self.in_post[k]
 
     def shares_at(self, months: np.ndarray) -> np.ndarray:
-        """(months, components) completion share of each component at the given months."""
-        return self.shares[np.searchsorted(self.times, months, side="right") - 1]
+        """(months, components) completion share of each component at the given months (a
+        path without shares, the fast engine's, is the one-component case: its fidelity)."""
+        k = np.searchsorted(self.times, months, side="right") - 1
+        return self.fidelity[k][:, None] if self.shares is None else self.shares[k]
 
 
 @dataclass(frozen=True)
