@@ -20,7 +20,7 @@ STATSMODELS = {"holm": "holm", "hochberg": "simes-hochberg", "bonferroni": "bonf
 @pytest.mark.parametrize("method", sorted(STATSMODELS))
 def test_adjusted_p_values_match_statsmodels(method):
     rng = np.random.default_rng(3)
-    p = rng.random((40, 5)) ** 3
+    p = rng.random((12, 5)) ** 3
     p[:5, 1] = p[:5, 0]                     # ties
     want = np.array([multipletests(row, method=STATSMODELS[method])[1] for row in p])
     np.testing.assert_allclose(adjusted_p_values(p, method), want, rtol=0, atol=1e-15)
