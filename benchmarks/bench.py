@@ -11,7 +11,6 @@ time of ``crtsim solve scenarios/refocus.yaml --target-power 0.8`` on the fast e
 from __future__ import annotations
 
 import argparse
-import resource
 import subprocess
 import sys
 import tempfile
@@ -100,12 +99,16 @@ def naive_seconds(scenario, replicates: int) -> float:
 
 
 def peak_rss_mb(scenario_path: Path, replicates: int, workers: int) -> float:
-    """Peak resident memory (MB) of the largest process of a ``crtsim run`` (engine auto)."""
+    """Peak resident memory (MB) of the largest process of a ``crtsim run`` (engine auto),
+    read in a fresh wrapper process so that no other run of the benchmark counts."""
+    wrapper = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True); "
+               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([sys.executable, "-m", "simulator", "run", str(scenario_path), "--replicates",
-                        str(replicates), "--workers", str(workers), "--out", tmp, "--quiet",
-                        "--no-plots", "--fresh"], check=True)
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        done = subprocess.run([sys.executable, "-c", wrapper, sys.executable, "-m", "simulator",
+                               "run", str(scenario_path), "--replicates", str(replicates),
+                               "--workers", str(workers), "--out", tmp, "--quiet", "--no-plots",
+                               "--fresh"], check=True, capture_output=True, text=True)
+    return float(done.stdout.split()[-1]) / 1024
 
 
 def solve_seconds(engine: str) -> float:

@@ -69,7 +69,7 @@ def _times(tenure, vacancy, rate, vacancy_months, last) -> tuple[np.ndarray, np.
     """(leave, join) months (P, C) of blocks of standard exponentials, after ``last`` (P,)."""
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
         steps = np.stack([tenure / rate[:, None], vacancy * vacancy_months], axis=2)
-    times = last[:, None] + np.cumsum(steps.reshape(rate.size, -1), axis=1)
+    times = last[:, None] + np.cumsum(steps.reshape(rate.size, 2 * tenure.shape[1]), axis=1)
     return times[:, 0::2], times[:, 1::2]
 
 
@@ -86,63 +86,72 @@ def more_cycles(p: Posts, vacancy_months: float, leave: np.ndarray, join: np.nda
     return leave, join
 
 
-def spells_of(leave: np.ndarray, join: np.ndarray, until: np.ndarray, team: np.ndarray) -> Spells:
-    """The spells held before each post's end, from (P, C) leave and join months."""
+def spells_of(leave: np.ndarray, join: np.ndarray, until: np.ndarray, team: np.ndarray,
+              post: np.ndarray) -> tuple[Spells, np.ndarray]:
+    """The spells held before each post's end, from (P, C) leave and join months, and the
+    post (P,) each spell belongs to."""
     start = np.concatenate([np.zeros((until.size, 1)), join[:, :-1]], axis=1)
     held = start < until[:, None]
     first = np.zeros(start.shape, dtype=bool)
     first[:, 0] = True
-    return Spells(np.broadcast_to(team[:, None], start.shape)[held], start[held],
-                  np.minimum(leave, until[:, None])[held], (leave < until[:, None])[held],
-                  first[held])
+    rows = np.broadcast_to(np.arange(until.size)[:, None], start.shape)[held]
+    return Spells(team[rows], start[held], np.minimum(leave, until[:, None])[held],
+                  (leave < until[:, None])[held], first[held]), post[rows]
+
+
+def _stayers(team: np.ndarray, until: np.ndarray) -> Spells:
+    """Posts whose baseline holder stays to the team's end: one spell each."""
+    return Spells(team, np.zeros(team.size), until, np.zeros(team.size, bool),
+                  np.ones(team.size, bool))
 
 
 def chunk_spells(posts: list[Posts], offsets: np.ndarray, vacancy_months: float,
                  rngs: list[np.random.Generator]) -> Spells:
     """Every replicate's spells, teams numbered across the chunk (replicate i's from
-    ``offsets[i]``): the first blocks side by side (padded with posts that never change),
-    further cycles replicate by replicate where a post needs them."""
-    width = max(p.tenure.shape[1] for p in posts)
+    ``offsets[i]``), in post order: posts whose first holder stays to the end keep one spell;
+    the others' cycles are laid side by side (padded with cycles that never end); a
+    replicate with a post needing more cycles than its block draws them (``more_cycles``)."""
     team = np.concatenate([p.team + offsets[i] for i, p in enumerate(posts)])
     until = np.concatenate([p.until for p in posts])
+    width = max(p.tenure.shape[1] for p in posts)
     if width == 0:
-        return Spells(team, np.zeros(team.size), until, np.zeros(team.size, bool),
-                      np.ones(team.size, bool))
+        return _stayers(team, until)
     pad = lambda a, fill: np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=fill)  # noqa: E731
     tenure = np.concatenate([pad(p.tenure, np.inf) for p in posts])
-    vacancy = np.concatenate([pad(p.vacancy, 0.0) for p in posts])
     rate = np.concatenate([p.rate for p in posts])
-    leave, join = _times(tenure, vacancy, rate, vacancy_months, np.zeros(rate.size))
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        moving = np.flatnonzero(tenure[:, 0] / rate < until)   # first holder leaves in time
+    vacancy = np.concatenate([pad(p.vacancy, 0.0) for p in posts])[moving]
+    leave, join = _times(tenure[moving], vacancy, rate[moving], vacancy_months,
+                         np.zeros(moving.size))
     rows = np.cumsum([0] + [p.team.size for p in posts])
-    cols = np.array([p.tenure.shape[1] for p in posts])
-    post_cols = np.repeat(cols, np.diff(rows))
-    covered = join[np.arange(join.shape[0]), np.maximum(post_cols - 1, 0)] >= until
-    short = np.flatnonzero(np.bincount(np.repeat(np.arange(len(posts)), np.diff(rows)),
-                                       weights=~covered & (post_cols > 0),
-                                       minlength=len(posts)) > 0)
-    spells = spells_of(leave, join, until, team)
-    if short.size == 0:
-        return spells
-    return _redraw(spells, posts, short, offsets, rows, (leave, join), vacancy_months, rngs)
+    cols = np.repeat([p.tenure.shape[1] for p in posts], np.diff(rows))[moving]
+    replicate = np.searchsorted(rows, moving, side="right") - 1
+    short = np.unique(replicate[join[np.arange(moving.size), cols - 1] < until[moving]])
+    moved, post = spells_of(leave, join, until[moving], team[moving], moving)
+    stay = np.setdiff1d(np.flatnonzero(until > 0), moving, assume_unique=True)
+    if short.size:   # their spells are redrawn whole
+        stay = stay[~np.isin(np.searchsorted(rows, stay, side="right") - 1, short)]
+        keep = ~np.isin(np.searchsorted(rows, post, side="right") - 1, short)
+        moved, post = Spells(*(getattr(moved, f)[keep] for f in FIELDS)), post[keep]
+    parts, order = [_stayers(team[stay], until[stay]), moved], [stay, post]
+    if short.size:
+        for i in short.tolist():
+            spells, posts_of = _redraw(posts[i], vacancy_months, rngs[i], offsets[i], rows[i])
+            parts.append(spells)
+            order.append(posts_of)
+    by_post = np.argsort(np.concatenate(order), kind="stable")
+    return Spells(*(np.concatenate([getattr(s, f) for s in parts])[by_post] for f in FIELDS))
 
 
-def _redraw(spells: Spells, posts: list[Posts], short: np.ndarray, offsets, rows, times,
-            vacancy_months: float, rngs) -> Spells:
-    """Replace the spells of the ``short`` replicates (a post needing more cycles than its
-    first block) by spells from further blocks of their streams, keeping replicate order."""
-    replicate = np.searchsorted(offsets, spells.team, side="right") - 1
-    keep = ~np.isin(replicate, short)
-    parts = [Spells(*(getattr(spells, f)[keep] for f in FIELDS))]
-    order = [replicate[keep]]
-    for i in short.tolist():
-        p, block = posts[i], slice(rows[i], rows[i + 1])
-        width = p.tenure.shape[1]
-        leave, join = more_cycles(p, vacancy_months, times[0][block, :width],
-                                  times[1][block, :width], rngs[i])
-        parts.append(spells_of(leave, join, p.until, p.team + offsets[i]))
-        order.append(np.full(parts[-1].team.size, i))
-    by_replicate = np.argsort(np.concatenate(order), kind="stable")
-    return Spells(*(np.concatenate([getattr(s, f) for s in parts])[by_replicate] for f in FIELDS))
+def _redraw(p: Posts, vacancy_months: float, rng: np.random.Generator, offset: int,
+            first_post: int) -> tuple[Spells, np.ndarray]:
+    """All spells of one replicate whose first block is too short for some post: its block,
+    then further blocks from its stream."""
+    leave, join = _times(p.tenure, p.vacancy, p.rate, vacancy_months, np.zeros(p.rate.size))
+    leave, join = more_cycles(p, vacancy_months, leave, join, rng)
+    return spells_of(leave, join, p.until, p.team + offset,
+                     first_post + np.arange(p.team.size))
 
 
 FIELDS = ("team", "start", "end", "left", "baseline")
