@@ -122,7 +122,7 @@ def test_mean_field_itt_matches_simulated_truth(disbanding):
     the simulated true ITT effect is the mean field's within z = 3.29 MCSE (0.05 % each side)
     plus the mean field's own error (``mean_field_error_bound``: ≈ 0.003 with disbanding,
     ≈ 1e-4 without, against an MCSE of ≈ 0.006 at 200 replicates)."""
-    data = load_scenario("scenarios/refocus.yaml").model_dump(mode="json")
+    data = load_scenario("tests/reference/refocus_one_component.yaml").model_dump(mode="json")
     if not disbanding:
         data["reconfiguration"]["scheduled"] = []
     s = parse_scenario(data)

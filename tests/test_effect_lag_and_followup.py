@@ -128,7 +128,7 @@ def test_validate_echoes_the_lag_and_the_rate():
 def test_mean_field_itt_with_lag_and_longer_follow_up_matches_simulated_truth():
     """REFOCUS without disbanding, followed 24 months with a 6-month lag and turnover: the mean
     simulated ITT truth is the closed form's within z = 3.29 MCSE plus the mean field's error."""
-    data = load_scenario("scenarios/refocus.yaml").model_dump(mode="json")
+    data = load_scenario("tests/reference/refocus_one_component.yaml").model_dump(mode="json")
     data["reconfiguration"]["scheduled"] = []
     data["trial"]["months"] = 24
     data["intervention"]["effect_lag_months"] = 6

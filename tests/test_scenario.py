@@ -129,10 +129,10 @@ def test_validate_echoes_the_planning_model(capsys):
                                                       trained_share)
     from simulator.planning.power import design_effect
 
-    assert main(["validate", str(SCENARIOS / "refocus.yaml")]) == 0
+    assert main(["validate", str(SCENARIOS.parent / "tests" / "reference" / "refocus_one_component.yaml")]) == 0
     echoed = dict(line.strip().rsplit(None, 1) for line in capsys.readouterr().out.splitlines()
                   if line.startswith("  "))
-    s = load_scenario(SCENARIOS / "refocus.yaml")
+    s = load_scenario(SCENARIOS.parent / "tests" / "reference" / "refocus_one_component.yaml")
     (p,), (rate,), _ = node_parameters(s)          # no leadership effects: one node
     sessions = session_schedule(s)
     _, after, _ = post_states(month_grid(s, sessions), sessions, rate,

@@ -111,7 +111,11 @@ def test_refocus_statement_states_its_design_and_assumptions():
     scenario = load_scenario(SCENARIOS / "refocus.yaml")
     text = statement_markdown(scenario, _rows(scenario, lambda p: 0.41), INFO)
     tags = _tags(text)
-    assert set(FIELDS) <= set(tags)
+    one_component = {"intervention.attendance", "intervention.session_months",
+                     "intervention.sessions_to_train"}   # the six strategies stand for them
+    assert (set(FIELDS) - one_component) | {"intervention.components"} <= set(tags)
+    assert not one_component & set(tags)
+    assert tags["intervention.components"].startswith("information, personal_recovery")
     assert "randomises 27 teams" in text and "14 to the intervention and 13 to control" in text
     assert _number(tags["outcome.icc"]) == scenario.outcome.icc == 0.05
     assert _number(tags["dropout.attrition"]) == 0.24

@@ -90,7 +90,15 @@ def table(head: list[str], rows: list[list[str]], *, left: int = 1, ident: str =
 
 def parameters_section(scenario: Scenario) -> str:
     data = scenario.model_dump(mode="json")
-    rows = [[escape(label), escape(_plain(_value(data, path)))] for label, path in PARAMETERS]
+    one_component = ("intervention.attendance", "intervention.session_months",
+                     "intervention.sessions_to_train")
+    rows = [[escape(label), escape(_plain(_value(data, path)))] for label, path in PARAMETERS
+            if not (scenario.intervention.components and path in one_component)]
+    if scenario.intervention.components:   # the strategies stand for today's three keys
+        rows.insert(9, ["components", escape("; ".join(
+            f"{c.name} ({c.audience}, months {_plain(list(c.session_months))}, attendance "
+            f"{c.attendance:g}, complete after {c.sessions_to_complete}, weight {c.weight:g})"
+            for c in scenario.intervention.strategies))])
     sweep = "".join(f"<li><code>{escape(k)}</code>: {escape(_plain(list(v)))}</li>"
                     for k, v in scenario.sweep.items())
     swept = f"<p>Swept (the design points are the cross-product):</p><ul>{sweep}</ul>" if sweep \

@@ -123,6 +123,26 @@ def _dose(s: Scenario) -> str:
     return f"{shape[iv.dose_response]} {src(s, 'intervention.dose_response')}"
 
 
+def _training(s: Scenario, months: str, refresh: str) -> str:
+    """How staff are trained: today's one component, or the listed strategies."""
+    iv = s.intervention
+    if not iv.components:
+        return (f"Staff are trained by attending {iv.sessions_to_train} "
+                f"{src(s, 'intervention.sessions_to_train')} of the sessions at months {months} "
+                f"{src(s, 'intervention.session_months')}{refresh}; each member of staff attends "
+                f"each session with probability {num(iv.attendance)} "
+                f"{src(s, 'intervention.attendance')}.")
+    parts = "; ".join(
+        f"{c.name.replace('_', ' ')} (for the {'manager' if c.audience == 'manager' else 'team'}, "
+        f"sessions at months {', '.join(num(m) for m in c.session_months)}, completed after "
+        f"{c.sessions_to_complete}, attendance {num(c.attendance)}, weight {num(c.weight)})"
+        for c in iv.strategies)
+    return (f"The intervention has {len(iv.components)} components: {parts} "
+            f"(`intervention.components` = {', '.join(c.name for c in iv.components)}){refresh}. "
+            f"A team's fidelity is the weighted mean over the components of the share of each "
+            f"one's audience in post who have completed it.")
+
+
 def intervention_sentences(s: Scenario) -> str:
     iv, st = s.intervention, s.staff_turnover
     months = ", ".join(num(m) for m in iv.session_months)
@@ -135,11 +155,8 @@ def intervention_sentences(s: Scenario) -> str:
     if s.outcome.type == "binary":
         from simulator.outputs.statement_outcomes import binary_effect_sentence
         opening = binary_effect_sentence(s)
-    text = (f"{opening}, {_dose(s)}. Staff are "
-            f"trained by attending {iv.sessions_to_train} {src(s, 'intervention.sessions_to_train')}"
-            f" of the sessions at months {months} {src(s, 'intervention.session_months')}"
-            f"{refresh}; each member of staff attends each session with probability "
-            f"{num(iv.attendance)} {src(s, 'intervention.attendance')}. Staff leave at a rate "
+    text = (f"{opening}, {_dose(s)}. "
+            f"{_training(s, months, refresh)} Staff leave at a rate "
             f"(hazard) of {num(st.annual_rate)} leavers per staff-year in post "
             f"{src(s, 'staff_turnover.annual_rate')}, so that "
             f"{pct(1 - math.exp(-st.annual_rate))} of those in post at baseline leave within a "

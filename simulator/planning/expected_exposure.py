@@ -45,7 +45,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import linalg, stats
 
-from simulator.model.timeline.staffing import attendance_probability, session_schedule
+from simulator.model.timeline.staffing import attendance_probability
+from simulator.planning.component_exposure import all_session_months, node_fidelity
 from simulator.scenario.counts import intervention_count
 from simulator.scenario.schema import Scenario
 
@@ -172,19 +173,29 @@ def node_post_states(s: Scenario, grid: np.ndarray, sessions):
 
 def fidelity_at_followup(s: Scenario) -> float:
     """Mean-field E[F_j(T)] of intervention teams still in operation at follow-up:
-    Σ_nodes w F̄(T), the post-state chain at month T (its error: module docstring)."""
-    sessions = session_schedule(s)
-    grid = month_grid(s, sessions)
-    at_end = [trained_share(after[-1:])[0] for _, after, _ in node_post_states(s, grid, sessions)]
+    Σ_nodes w F̄(T), the post-state chain at month T (its error: module docstring), weighted
+    over the components (``component_exposure``)."""
+    grid = month_grid(s, all_session_months(s))
+    at_end = [f_after[-1] for _, f_after, _, _ in _node_fidelity(s, grid)]
     return float(node_parameters(s)[2] @ np.array(at_end))
+
+
+def _node_fidelity(s: Scenario, grid: np.ndarray):
+    nodes = node_nodes(s)
+    p, rate, _ = node_parameters(s)
+    return node_fidelity(s, grid, nodes, rate, post_states, trained_share)
+
+
+def node_nodes(s: Scenario) -> np.ndarray:
+    """The leadership nodes of ``node_parameters``."""
+    return _NODES if node_parameters(s)[2].size > 1 else np.zeros(1)
 
 
 def expected_exposure(s: Scenario) -> dict[str, np.ndarray]:
     """Per leadership node: ``int`` e1, ``ctl`` e0, ``itt`` (1/T)∫F̄S, ``surviving`` (1/T)∫F̄,
     ``variance`` between-team variance of the dose (0 for linear g, where it is not needed) and
     the quadrature ``weight``."""
-    sessions = session_schedule(s)
-    grid = month_grid(s, sessions)
+    grid = month_grid(s, all_session_months(s))
     survive = survival_path(s, grid)
     share = intervention_count(s.trial.teams, s.trial.intervention_share) / s.trial.teams
     moved = tuple((1.0 - x) * s.reconfiguration.patient_transfer_probability * share
@@ -193,8 +204,8 @@ def expected_exposure(s: Scenario) -> dict[str, np.ndarray]:
                "surviving": (np.ones(grid.size),) * 2}
     out: dict[str, list] = {name: [] for name in (*weights, "variance")}
     horizon = s.trial.months - s.intervention.effect_lag_months
-    for before, after, steps in node_post_states(s, grid, sessions):
-        f = (trained_share(before), trained_share(after))
+    for f_before, f_after, after, steps in _node_fidelity(s, grid):
+        f = (f_before, f_after)
         for name, w in weights.items():
             out[name].append(time_average((f[0] * w[0], f[1] * w[1]), grid, horizon))
         linear = s.intervention.dose_response == "linear"

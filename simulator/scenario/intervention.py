@@ -46,6 +46,9 @@ class Intervention(Section):
         0.0, ge=0, le=120, description="fidelity in the last L months before follow-up does not yet count")
     components: tuple[Component, ...] = Field(
         (), max_length=50, description="the strategies; empty: one component from today's keys")
+    dose_weights: dict[str, float] = Field(
+        {}, max_length=50, description="true weights replacing those of the components named "
+        "(a short key to sweep: {coaching: 8})")
     participation_weights: dict[str, float] = Field(
         {}, max_length=50, description="weights of the components in the participation rating "
         "(default equal: the trial's own choice)")
@@ -54,7 +57,8 @@ class Intervention(Section):
     def strategies(self) -> tuple[Component, ...]:
         """The components; without ``components``, the one component today's keys describe."""
         if self.components:
-            return self.components
+            return tuple(c.model_copy(update={"weight": float(self.dose_weights[c.name])})
+                         if c.name in self.dose_weights else c for c in self.components)
         return (Component(name=LEGACY_COMPONENT, session_months=self.session_months,
                           attendance=self.attendance, sessions_to_complete=self.sessions_to_train),)
 
@@ -78,6 +82,12 @@ def intervention_problems(iv: Intervention, months: float) -> list[tuple[str, ob
     if iv.components:
         out += _component_problems(iv, months)
     names = {c.name for c in iv.strategies}
+    for name, w in iv.dose_weights.items():
+        if name not in names:
+            out.append((f"intervention.dose_weights.{name}", name,
+                        f"not a component ({', '.join(sorted(names))})"))
+        elif not 0 < w <= 1e6:
+            out.append((f"intervention.dose_weights.{name}", w, "a weight in (0, 1e6]"))
     for name, w in iv.participation_weights.items():
         if name not in names:
             out.append((f"intervention.participation_weights.{name}", name,
