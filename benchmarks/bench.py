@@ -41,7 +41,7 @@ PLAIN = {
 
 
 def cases() -> dict:
-    refocus = load_scenario(ROOT / "scenarios" / "refocus.yaml")
+    refocus = load_scenario(ROOT / "tests" / "reference" / "refocus_one_component.yaml")
     return {"plain": parse_scenario(PLAIN), "refocus": refocus}
 
 

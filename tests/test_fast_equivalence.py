@@ -26,13 +26,17 @@ from simulator.scenario.files import design_points, load_scenario, parse_scenari
 from conftest import SCENARIOS
 
 # (scenario file, design point): the list, as far as the fast engine covers it.
-AGREEMENT_CASES = [("refocus.yaml", 0), ("reconfiguration.yaml", 7),
-                   ("dropout_mechanisms.yaml", 2), ("refocus_real_teams.yaml", 0),
-                   ("turnover_refreshers.yaml", 7)]
-# Not covered yet (merges, staff moves, priors, the stayers-only participation score of the
-# implementation analyses): auto must choose SimPy for these.
-FALLBACK_CASES = ["merges.yaml", "staff_moves.yaml", "refocus_assurance.yaml",
-                  "implementation_analysis.yaml"]
+# REFOCUS as one kind of session (the six-strategy refocus.yaml falls back: components).
+AGREEMENT_CASES = [("../tests/reference/refocus_one_component.yaml", 0),
+                   ("reconfiguration.yaml", 7), ("dropout_mechanisms.yaml", 2),
+                   ("refocus_real_teams.yaml", 0), ("turnover_refreshers.yaml", 6)]
+# Not covered yet (components, refreshers for newcomers only, merges, staff moves, priors, the
+# stayers-only participation score, the staff outcome, secondary and binary outcomes): auto
+# must choose SimPy for these.
+FALLBACK_CASES = ["refocus.yaml", "turnover_refreshers.yaml", "merges.yaml", "staff_moves.yaml",
+                  "refocus_assurance.yaml", "implementation_analysis.yaml",
+                  "implementation_measurement.yaml", "refocus_outcomes.yaml",
+                  "binary_outcome.yaml"]
 
 
 def _scenario(name: str, point: int):
