@@ -69,7 +69,13 @@ LEGACY_MAIN = {   # replicate -> (Σ exposure, Σ team dose, true ITT, Σ observ
 def test_todays_keys_give_todays_numbers_bit_for_bit(name, replicate):
     """Exact seeded regression against the count-based roster this one replaced: the values
     were printed by these same expressions on main at b5a3e33, before issue 13."""
-    point = design_points(load_scenario(SCENARIOS / f"{name}.yaml"))[-1].scenario
+    path = SCENARIOS.parent / "tests" / "reference" / "refocus_one_component.yaml" \
+        if name == "refocus" else SCENARIOS / f"{name}.yaml"   # refocus.yaml now has six
+    points = design_points(load_scenario(path))
+    # main's last design point: turnover_refreshers' now sweeps refresher_for too
+    want = {"staff_turnover.annual_rate": 0.8, "intervention.refresher_every_months": 2,
+            "intervention.refresher_for": "all_untrained"} if name == "turnover_refreshers" else None
+    point = next(p for p in points if p.swept == want).scenario if want else points[-1].scenario
     rep = draw_replicate(point, replicate)
     h = rep.history
     got = (float(h.exposure.sum()), float(h.team_dose.sum()), float(rep.outcomes.true_itt),
