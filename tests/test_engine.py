@@ -104,11 +104,14 @@ def test_run_writes_the_contract_outputs(tmp_path):
     out = tmp_path / "o"
     assert main(["run", str(path), "--out", str(out), "--quiet", "--executor", "serial"]) == 0
     header = (out / "summary.csv").read_text().splitlines()[0].split(",")
-    assert header[:3] == ["trial.teams", "estimator", "estimand"]
+    assert header[:4] == ["trial.teams", "outcome", "estimator", "estimand"]
     for col in ("true_value", "n_sim", "n_failed", "bias", "bias_mcse", "empse", "empse_mcse", "modse",
                 "relerr_modse", "rmse", "coverage", "coverage_mcse", "rejection", "rejection_mcse"):
         assert col in header
     rep_header = (out / "replicates.csv").read_text().splitlines()[0].split(",")
+    assert rep_header[2:4] == ["outcome", "estimator"]
+    assert {line.split(",")[2] for line in (out / "replicates.csv").read_text().splitlines()[1:]} \
+        == {"patient:QPR"}
     for col in ("design_point", "replicate", "estimator", "estimate", "se", "df", "ci_low", "ci_high",
                 "p_value", "converged", "true_itt", "true_efficacy", "teams_analysed_int",
                 "teams_analysed_ctl", "patients_randomised", "patients_analysed", "teams_disbanded",

@@ -24,7 +24,7 @@ from simulator.analysis.mixed import mixed_ancova_batch
 from simulator.analysis.registry import AnalysisOptions, PlannedAnalysis, analysis_plan, run_analysis
 from simulator.cli import main
 from simulator.montecarlo.engine import WorkUnit, _run_batch, batch_fit, run_unit
-from simulator.montecarlo.engine import draw_replicate
+from simulator.montecarlo.engine import draw_replicate, replicate_columns
 from simulator.scenario.files import parse_scenario
 from simulator.montecarlo.seeds import COMPONENTS, stream
 from test_batched import random_trial, with_covariates
@@ -81,17 +81,21 @@ def test_chunk_rows_match_the_per_trial_estimators():
     scenario = dynamic_scenario()
     plan = analysis_plan(scenario.analysis)
     rows, _ = run_unit(WorkUnit(0, 0, 10, scenario))
-    assert [(row[1], row[2]) for row in rows] == [(r, p.label) for r in range(10) for p in plan]
+    col = {name: i for i, name in enumerate(replicate_columns(scenario))}
+    assert [(row[col["replicate"]], row[col["estimator"]]) for row in rows] == \
+        [(r, p.label) for r in range(10) for p in plan]
     converged = 0
     for r in range(10):
         rep = draw_replicate(scenario, r)
         for p, row in zip(plan, rows[r * len(plan):(r + 1) * len(plan)]):
             ref = run_analysis(rep.trial, p, rng=stream(scenario.seed, r, "analysis", p.label))
-            assert row[:3] == [0, r, p.label]
-            assert row[9] == int(ref.converged)
-            assert row[10:12] == [rep.outcomes.true_itt, rep.outcomes.true_efficacy]
-            assert row[12] == rep.diagnostics["teams_analysed_int"]
-            got = np.array(row[3:9], float)
+            assert [row[col[k]] for k in ("design_point", "replicate", "outcome", "estimator")] \
+                == [0, r, "patient:QPR", p.label]
+            assert row[col["converged"]] == int(ref.converged)
+            assert [row[col["true_itt"]], row[col["true_efficacy"]]] == \
+                [rep.outcomes.true_itt, rep.outcomes.true_efficacy]
+            assert row[col["teams_analysed_int"]] == rep.diagnostics["teams_analysed_int"]
+            got = np.array(row[col["estimate"]:col["estimate"] + 6], float)
             want = np.array([getattr(ref, f) for f in FIELDS], float)
             if batch_fit(p) is None:
                 np.testing.assert_array_equal(got, want)

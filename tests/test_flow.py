@@ -53,6 +53,50 @@ def test_per_arm_counts_add_up_to_the_totals(replicate):
     assert both("staff_newcomers") == joins
 
 
+SERVICES = ("name: sv\nseed: 5\ntrial: {teams: 12, sites: {a: 0.5, b: 0.5}, months: 18,"
+            " patients_per_team: {mean: 8, cv: 0.3}}\n"
+            "staff_turnover: {annual_rate: 0.8, move_share: 0.5, vacancy_months: 2}\n"
+            "reconfiguration: {scheduled: [{month: 4, teams: 1}], disband_rate_per_team_year: 0.1,"
+            " merges: {within: site, rate_per_team_year: 0.3, scheduled: [{month: 9, pairs: 2}]}}\n")
+
+
+@pytest.mark.parametrize("replicate", range(6))
+def test_staff_are_conserved_per_arm_through_moves_merges_and_disbanding(replicate, tmp_path):
+    """Per arm: baseline + newcomers + moved in + pooled in − left − pooled out − follow-up is
+    the staff in post when a team disbanded: 0 without disbanding, never negative."""
+    path = tmp_path / "s.yaml"
+    path.write_text(SERVICES)
+    rep = draw_replicate(load_scenario(path), replicate)
+    d, h = rep.diagnostics, rep.history
+    both = lambda k: d[f"{k}_int"] + d[f"{k}_ctl"]  # noqa: E731
+    assert both("staff_moved_out") == d["staff_moves"] == int(h.staff_flow["moved_out"].sum())
+    assert both("teams_merged") == d["teams_merged"]
+    assert both("staff_merged_across_out") == both("staff_merged_across_in")
+    balance = {arm: d[f"staff_baseline_{arm}"] + d[f"staff_newcomers_{arm}"]
+               + d[f"staff_moved_in_{arm}"] + d[f"staff_merged_across_in_{arm}"]
+               - d[f"staff_left_{arm}"] - d[f"staff_merged_across_out_{arm}"]
+               - d[f"staff_followup_{arm}"] for arm in ("int", "ctl")}
+    assert min(balance.values()) >= 0
+    # movers between teams: arrived, still waiting at follow-up, or removed waiting for a team
+    # that disbanded; the rest of the removed were in post at a disbanding
+    in_transit = both("staff_moved_out") - both("staff_moved_in")
+    waiting = int(h.staff_flow["waiting"].sum())
+    assert sum(balance.values()) + in_transit - waiting == int(h.staff_flow["removed"].sum())
+    flow = replicate_flow(d)
+    staff = {b["key"]: b for b in flow["groups"][2]["boxes"]}
+    if both("staff_moved_out"):
+        assert staff["moved_out"]["control"]["mean"] == d["staff_moved_out_ctl"]
+        assert staff["left"]["control"]["mean"] == d["staff_left_ctl"] - d["staff_moved_out_ctl"]
+
+
+def test_boxes_for_merges_and_moves_appear_only_when_a_trial_has_them():
+    rep = draw_replicate(load_scenario(SCENARIOS / "refocus.yaml"), 0)
+    keys = {(g["name"], b["key"]) for g in replicate_flow(rep.diagnostics)["groups"]
+            for b in g["boxes"]}
+    assert ("teams", "merged") not in keys and ("staff", "moved_out") not in keys
+    assert ("staff", "left") in keys and ("teams", "disbanded") in keys
+
+
 def _columns(n=10):
     """Synthetic per-replicate columns: every count k + replicate (1..n) where k is its index."""
     return {c: np.arange(1, n + 1, dtype=float) + i for i, c in enumerate(flow_columns())}
@@ -86,7 +130,8 @@ def test_the_figure_has_a_box_per_stage_and_arm_joined_by_arrows():
     texts = " ".join(t.get_text() for t in fig.axes[0].texts)
     assert "Transferred to the other arm" in texts and "Intervention arm" in texts
     dashed = [r for r in _rectangles(fig) if r.get_linestyle() == "--"]
-    assert len(dashed) == 2 * 3                                       # the three 'event' boxes
+    events = sum(b["kind"] == "event" for g in counts["groups"] for b in g["boxes"])
+    assert events == 4 and len(dashed) == 2 * events    # disbanded, merged, within, across
 
 
 def test_a_new_box_needs_no_change_to_the_plot():

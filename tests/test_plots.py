@@ -117,6 +117,23 @@ def test_timeline_data_and_plot(tmp_path):
     assert (tmp_path / "timeline.png").stat().st_size > 1000
 
 
+def test_timeline_marks_merges_and_drops_merged_away_teams_from_the_means():
+    s = parse_scenario({"name": "tm", "trial": {"teams": 8, "months": 10},
+                        "staff_turnover": {"annual_rate": 0.0},
+                        "intervention": {"attendance": 1.0, "session_months": [1, 2]},
+                        "reconfiguration": {"merges": {"scheduled": [{"month": 5, "pairs": 2}]}}})
+    data = timeline_data(s, 0, replicates=2)
+    assert data.merged.shape == (2, 2, 11)
+    assert np.all(data.merged[:, :, 4] == 0) and np.all(data.merged[:, :, 5:] == 1)  # one per arm
+    assert np.all(data.disbanded == 0)
+    # every intervention team is fully trained from month 2; a merged-away team's empty roster
+    # must not pull the mean down after month 5
+    assert np.all(data.fidelity[:, 1, 2:] == 1.0)
+    fig = plot_timeline(data)
+    dashed = [ln for ln in _visible(fig)[3].lines if ln.get_linestyle() == "--"]
+    assert len(dashed) == 2                                     # merges, one line per arm
+
+
 def test_balance_plot_has_one_box_per_design_point():
     from simulator.outputs.plots import plot_balance
     rng = np.random.default_rng(0)

@@ -72,3 +72,30 @@ class ObservedTrial:
     def observed(self) -> np.ndarray:
         """(n,) bool: follow-up score recorded."""
         return ~np.isnan(self.followup)
+
+
+@dataclass(frozen=True)
+class OutcomeTrial:
+    """One outcome of a replicate, as the analysis sees it, with its true values.
+
+    label:   "patient:<name>" for patient outcomes, "staff:<name>" for the staff outcome
+    kind:    "continuous" | "binary" | "cost"
+    trial:   an ``ObservedTrial`` (continuous, cost), or a ``binary_data.BinaryTrials`` of one
+             trial (binary)
+    true_itt, true_efficacy: the truth of the outcome's default estimand (the mean difference
+             for continuous and cost, in the outcome's units)
+    estimand_truths: estimand name -> (ITT, efficacy) truth, for outcomes whose estimators
+             target different estimands (binary: risk difference, marginal and conditional
+             log odds ratio); an estimand not named here takes (true_itt, true_efficacy)
+    """
+
+    label: str
+    kind: str
+    trial: Any
+    true_itt: float
+    true_efficacy: float
+    estimand_truths: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+
+    def truth(self, estimand: str | None = None) -> tuple[float, float]:
+        """(ITT, efficacy) truth of ``estimand`` (the default estimand for None)."""
+        return self.estimand_truths.get(estimand, (self.true_itt, self.true_efficacy))

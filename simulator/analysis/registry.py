@@ -99,6 +99,8 @@ class PlannedAnalysis:
     label: str              # the name in analysis.estimators (an estimator or a variant)
     estimator: str          # the estimator it runs
     options: AnalysisOptions
+    kind: str = "continuous"          # the outcome kind it analyses (``estimators_for``)
+    estimand: str | None = None       # the outcome's estimand it targets (None: the default)
 
 
 def analysis_plan(analysis) -> list[PlannedAnalysis]:
@@ -118,11 +120,24 @@ def analysis_plan(analysis) -> list[PlannedAnalysis]:
     return plan
 
 
+def estimators_for(kind: str, analysis) -> list[PlannedAnalysis]:
+    """The analyses to run for an outcome of ``kind`` ("continuous" | "binary" | "cost"): the
+    continuous primary and continuous secondaries keep ``analysis.estimators``."""
+    if kind == "continuous":
+        return analysis_plan(analysis)
+    raise ValueError(f"no estimators for outcome kind {kind!r}")
+
+
+def spec(planned: PlannedAnalysis) -> EstimatorSpec:
+    """The estimator ``planned`` runs, from the registry of its outcome kind."""
+    return ESTIMATORS[planned.estimator]
+
+
 def run_analysis(trial: ObservedTrial, planned: PlannedAnalysis, *,
                  rng: np.random.Generator) -> Estimate:
     """One planned analysis; any numerical failure becomes a failed record, never a crash."""
     try:
-        return ESTIMATORS[planned.estimator].fit(trial, planned.options, rng)
+        return spec(planned).fit(trial, planned.options, rng)
     except (np.linalg.LinAlgError, ValueError, FloatingPointError, ZeroDivisionError):
         return Estimate.failed()
 

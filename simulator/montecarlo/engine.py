@@ -20,8 +20,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from simulator.analysis.inference import EstimateArrays
-from simulator.analysis.records import Estimate, ObservedTrial
-from simulator.analysis.registry import ESTIMATORS, PlannedAnalysis, analysis_plan, run_analysis
+from simulator.analysis.records import Estimate, ObservedTrial, OutcomeTrial
+from simulator.analysis.registry import PlannedAnalysis, estimators_for, run_analysis, spec
 from simulator.model.fast import simulate_chunk
 from simulator.model.replicate import FLOW_COUNTS, Replicate, StageClock, simulate_replicate
 from simulator.scenario.schema import Scenario
@@ -84,7 +84,7 @@ def type_count_columns(scenario: Scenario) -> list[str]:
 def replicate_columns(scenario: Scenario) -> list[str]:
     """Columns of replicates.csv, in order (DESIGN.md contract first, extras after, the drawn
     values of any priors last)."""
-    return ["design_point", "replicate", "estimator", *ESTIMATE_FIELDS, "true_itt",
+    return ["design_point", "replicate", "outcome", "estimator", *ESTIMATE_FIELDS, "true_itt",
             "true_efficacy", *DIAGNOSTICS, *EXTRA_DIAGNOSTICS, *type_count_columns(scenario),
             *prior_columns(scenario)]
 
@@ -95,7 +95,7 @@ BatchFit = Callable[[Sequence[ObservedTrial]], EstimateArrays]
 def batch_fit(planned: PlannedAnalysis) -> BatchFit | None:
     """The batched form of ``planned``'s estimator (``registry.EstimatorSpec.batch``: the
     mixed model, cluster summary and cluster means), None if it has none."""
-    batch = ESTIMATORS[planned.estimator].batch
+    batch = spec(planned).batch
     if batch is None:
         return None
     return lambda trials: batch(trials, planned.options)
@@ -120,34 +120,60 @@ def _estimate_values(est: Estimate) -> list:
     return [est.estimate, est.se, est.df, est.ci_low, est.ci_high, est.p_value, int(est.converged)]
 
 
-def run_unit(unit: WorkUnit) -> tuple[list[list], dict[str, float]]:
-    """Simulate and analyse one chunk; returns the rows and the seconds spent."""
-    start = time.perf_counter()
-    scenario, d = unit.scenario, unit.design_point
-    plan = analysis_plan(scenario.analysis)
+def _tail(rep: Replicate, scenario: Scenario, r: int) -> list:
+    """The replicate's columns after the truths: diagnostics, type counts, prior draws."""
+    diag = rep.diagnostics
+    return [*(diag[k] for k in DIAGNOSTICS), *(diag.get(k, np.nan) for k in EXTRA_DIAGNOSTICS),
+            *(diag.get(k, 0) for k in type_count_columns(scenario)),
+            *prior_values(scenario, r).values()]
+
+
+def analysis_stream_label(outcome: int, outcome_label: str, label: str) -> str:
+    """A per-trial estimator's stream label: the estimator's own for the primary outcome (as
+    before outcomes were a list), "<outcome>/<estimator>" for every other outcome."""
+    return label if outcome == 0 else f"{outcome_label}/{label}"
+
+
+def fit_outcome(scenario: Scenario, plan: list[PlannedAnalysis], trials: list,
+                replicates: range, stream_label: Callable[[str], str]) -> list[list[Estimate]]:
+    """Each planned analysis over the chunk's trials of one outcome: batched where it can
+    be, else trial by trial on the replicate's own analysis stream."""
     fits = [batch_fit(p) for p in plan]
-    replicates = range(unit.first, unit.stop)
-    trials, tails = [], []
-    type_counts = type_count_columns(scenario)
-    for r, rep in zip(replicates, simulate_unit(unit)):
-        diag = rep.diagnostics
-        trials.append(rep.trial)
-        tails.append([rep.outcomes.true_itt, rep.outcomes.true_efficacy,
-                      *(diag[k] for k in DIAGNOSTICS),
-                      *(diag.get(k, np.nan) for k in EXTRA_DIAGNOSTICS),
-                      *(diag.get(k, 0) for k in type_counts),
-                      *prior_values(scenario, r).values()])
     estimates: list[list[Estimate]] = [
         _run_batch(fit, trials) if fit is not None else [] for fit in fits]
     for i in (i for i, fit in enumerate(fits) if fit is None):
-        estimates[i] = [run_analysis(trial, plan[i], rng=stream(scenario.seed, r, "analysis",
-                                                                plan[i].label))
+        label = stream_label(plan[i].label)
+        estimates[i] = [run_analysis(trial, plan[i], rng=stream(scenario.seed, r, "analysis", label))
                         for r, trial in zip(replicates, trials)]
-    rows = []
-    for k, r in enumerate(replicates):
-        rows += [[d, r, p.label, *_estimate_values(estimates[i][k]), *tails[k]]
-                 for i, p in enumerate(plan)]
-    return rows, {"seconds": time.perf_counter() - start}
+    return estimates
+
+
+def run_unit(unit: WorkUnit) -> tuple[list[list], dict[str, float]]:
+    """Simulate and analyse one chunk; returns the rows and the seconds spent. Rows run
+    replicate by replicate, within a replicate outcome by outcome (the primary first), within
+    an outcome analysis by analysis."""
+    start = time.perf_counter()
+    scenario, d = unit.scenario, unit.design_point
+    replicates = range(unit.first, unit.stop)
+    outcome_sets: list[tuple[OutcomeTrial, ...]] = []
+    tails = []
+    for r, rep in zip(replicates, simulate_unit(unit)):
+        outcome_sets.append(rep.outcome_trials)
+        tails.append(_tail(rep, scenario, r))
+    rows: list[list[list]] = [[] for _ in replicates]
+    for o, first in enumerate(outcome_sets[0] if outcome_sets else ()):
+        plan = estimators_for(first.kind, scenario.analysis)
+        estimates = fit_outcome(scenario, plan, [s[o].trial for s in outcome_sets], replicates,
+                                lambda label: analysis_stream_label(o, first.label, label))
+        for k, r in enumerate(replicates):
+            out = outcome_sets[k][o]
+            rows[k] += [[d, r, out.label, p.label, *_estimate_values(estimates[i][k]),
+                         *out.truth(p.estimand), *tails[k]] for i, p in enumerate(plan)]
+    return [row for per_replicate in rows for row in per_replicate], \
+        {"seconds": time.perf_counter() - start}
+
+
+CHUNK_COLUMNS = ("design_point", "replicate", "outcome", "estimator", *NUMERIC)  # summary reads
 
 
 def run_unit_csv(unit: WorkUnit) -> tuple[str, dict[str, np.ndarray]]:
@@ -157,8 +183,7 @@ def run_unit_csv(unit: WorkUnit) -> tuple[str, dict[str, np.ndarray]]:
     header = replicate_columns(unit.scenario)
     rows, _ = run_unit(unit)
     text = csv_text(header, rows).split("\n", 1)[1]
-    names = ("design_point", "replicate", "estimator", *NUMERIC)
-    return text, columns_from_rows(header, list(csv.reader(io.StringIO(text))), names)
+    return text, columns_from_rows(header, list(csv.reader(io.StringIO(text))), CHUNK_COLUMNS)
 
 
 def work_units(points, replicates: int, chunk_size: int, engine: str = "simpy") -> list[WorkUnit]:

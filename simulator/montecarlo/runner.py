@@ -9,14 +9,15 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from simulator.analysis.registry import ESTIMATORS, analysis_plan
+from simulator.analysis.registry import estimators_for, spec
 from simulator.model.fast import choose_engine
-from simulator.montecarlo.engine import replicate_columns, run_unit, work_units
+from simulator.model.outcome_list import outcome_kinds
+from simulator.montecarlo.engine import CHUNK_COLUMNS, replicate_columns, work_units
 from simulator.scenario.schema import Scenario
 from simulator.scenario.files import design_points
 from simulator.montecarlo.store import ChunkStore
 from simulator.montecarlo.comparisons import compare_points
-from simulator.montecarlo.summary import NUMERIC, columns_from_rows, summarise
+from simulator.montecarlo.summary import columns_from_rows, primary_data, summarise
 from simulator.montecarlo.executors import results
 
 DEFAULT_CHUNK = 25
@@ -56,10 +57,21 @@ def _key(unit) -> tuple[int, int, int]:
 def _read_all(store: ChunkStore, units, header, computed: dict) -> dict:
     """Parse chunk by chunk into arrays, so memory holds numbers, not text rows; the chunks
     computed in this run come parsed by their worker (``computed``)."""
-    names = ("design_point", "replicate", "estimator", *NUMERIC)
+    names = CHUNK_COLUMNS
     parts = [computed.pop(_key(u), None) or columns_from_rows(header, store.read(u), names)
              for u in units]
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def outcome_plan(points) -> list[tuple[str, list[str]]]:
+    """(outcome label, estimator labels) for every outcome of the design points, the primary
+    first, estimators in the order the analysis names them."""
+    plan: dict[str, dict[str, None]] = {}
+    for point in points:
+        for label, kind in outcome_kinds(point.scenario):
+            names = plan.setdefault(label, {})
+            names.update(dict.fromkeys(p.label for p in estimators_for(kind, point.scenario.analysis)))
+    return [(label, list(names)) for label, names in plan.items()]
 
 
 def run_scenario(scenario: Scenario, settings: RunSettings) -> RunResult:
@@ -85,10 +97,11 @@ def run_scenario(scenario: Scenario, settings: RunSettings) -> RunResult:
     data = _read_all(store, units, header, computed)
     store.concatenate(units, header, Path(settings.out_dir) / "replicates.csv")
     alpha_of = {p.index: p.scenario.analysis.alpha for p in points}
-    estimators = list(dict.fromkeys(n for p in points for n in p.scenario.analysis.estimators))
-    targets = {p.label: ESTIMATORS[p.estimator].target
-               for point in points for p in analysis_plan(point.scenario.analysis)}
-    summary = summarise(data, points, estimators, alpha_of, targets)
-    comparisons = compare_points(data, points, scenario.sweep, estimators, alpha_of)
+    plan = outcome_plan(points)
+    targets = {p.label: spec(p).target for point in points
+               for _, kind in outcome_kinds(point.scenario)
+               for p in estimators_for(kind, point.scenario.analysis)}
+    summary = summarise(data, points, plan, alpha_of, targets)
+    comparisons = compare_points(primary_data(data), points, scenario.sweep, plan[0][1], alpha_of)
     return RunResult(summary, list(points[0].swept), data, time.perf_counter() - start,
                      total, len(points) * scenario.replicates, comparisons, engine, why, chunk)

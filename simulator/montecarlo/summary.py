@@ -28,13 +28,18 @@ def _float(cell: str) -> float:
 
 def columns_from_rows(header: Sequence[str], rows: Sequence[Sequence[str]],
                       names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
-    """CSV rows as arrays: design_point/replicate int, estimator text, the rest floats (empty
-    cells nan); ``names`` (default: design_point, estimator and NUMERIC) picks the columns."""
-    names = ("design_point", "estimator", *NUMERIC) if names is None else names
+    """CSV rows as arrays: design_point/replicate int, outcome and estimator text, the rest
+    floats (empty cells nan); ``names`` (default: design_point, outcome, estimator and
+    NUMERIC) picks the columns. A file from before outcomes were a list has no ``outcome``
+    column: it reads as "" (its one outcome)."""
+    names = ("design_point", "outcome", "estimator", *NUMERIC) if names is None else names
     out: dict[str, np.ndarray] = {}
     for name in names:
+        if name == "outcome" and name not in header:
+            out[name] = np.full(len(rows), "", dtype=object)
+            continue
         i = header.index(name)
-        if name == "estimator":
+        if name in ("estimator", "outcome"):
             out[name] = np.array([r[i] for r in rows], dtype=object)
         elif name in ("design_point", "replicate"):
             out[name] = np.array([int(r[i]) for r in rows], dtype=int)
@@ -44,7 +49,7 @@ def columns_from_rows(header: Sequence[str], rows: Sequence[Sequence[str]],
 
 
 def summary_columns(swept_keys: Sequence[str]) -> list[str]:
-    return [*swept_keys, "estimator", "estimand", *COLUMNS, *MEANS, "is_target",
+    return [*swept_keys, "outcome", "estimator", "estimand", *COLUMNS, *MEANS, "is_target",
             "means_based_on", *ASSURANCE]
 
 
@@ -75,9 +80,13 @@ def diagnostic_means(data: Mapping[str, np.ndarray], sel: np.ndarray) -> dict:
     return {**out, "means_based_on": "; ".join(partial) or "all"}
 
 
-def summarise(data: Mapping[str, np.ndarray], points, estimators: Sequence[str],
+OutcomePlan = Sequence[tuple[str, Sequence[str]]]   # (outcome label, its estimator labels)
+
+
+def summarise(data: Mapping[str, np.ndarray], points, outcomes: OutcomePlan,
               alpha_of: Mapping[int, float], targets: Mapping[str, str] | None = None) -> list[dict]:
-    """Performance rows for every design point × estimator × estimand, in a fixed order.
+    """Performance rows for every design point × outcome × estimator × estimand, in a fixed
+    order (the primary outcome first).
 
     ``targets`` names each estimator's own estimand (``itt`` unless given); ``is_target`` marks
     that row (CACE targets efficacy)."""
@@ -86,24 +95,56 @@ def summarise(data: Mapping[str, np.ndarray], points, estimators: Sequence[str],
     swept_keys = list(points[0].swept) if points else []
     for point in points:
         at_point = data["design_point"] == point.index
-        for name in estimators:
-            sel = at_point & (data["estimator"] == name)
-            if not sel.any():
-                continue
-            extras = diagnostic_means(data, sel)
-            for estimand, truth_col in ESTIMANDS.items():
-                truth = float(np.mean(data[truth_col][sel]))
-                perf = performance(data["estimate"][sel], data["se"][sel], data["ci_low"][sel],
-                                   data["ci_high"][sel], data["p_value"][sel],
-                                   data["converged"][sel] == 1, true_value=truth,
-                                   alpha=alpha_of[point.index])
-                labels = {**{k: point.swept[k] for k in swept_keys}, "estimator": name,
-                          "estimand": estimand}
-                row = performance_row(perf, labels)
-                target = int(estimand == targets.get(name, "itt"))
-                rows.append({**row, **extras, "is_target": target,
-                             **assurance_columns(row, bool(point.scenario.priors))})
+        for outcome, estimators in outcomes:
+            for name in estimators:
+                sel = at_point & (data["outcome"] == outcome) & (data["estimator"] == name)
+                if sel.any():
+                    labels = {**{k: point.swept[k] for k in swept_keys}, "outcome": outcome,
+                              "estimator": name}
+                    rows += _estimand_rows(data, sel, labels, targets.get(name, "itt"),
+                                           alpha_of[point.index], bool(point.scenario.priors))
     return rows
+
+
+def _estimand_rows(data, sel, labels: dict, target: str, alpha: float, has_priors: bool) -> list:
+    """One row per estimand of the selected replicates of one estimator."""
+    extras = diagnostic_means(data, sel)
+    rows = []
+    for estimand, truth_col in ESTIMANDS.items():
+        truth = float(np.mean(data[truth_col][sel]))
+        perf = performance(data["estimate"][sel], data["se"][sel], data["ci_low"][sel],
+                           data["ci_high"][sel], data["p_value"][sel],
+                           data["converged"][sel] == 1, true_value=truth, alpha=alpha)
+        row = performance_row(perf, {**labels, "estimand": estimand})
+        rows.append({**row, **extras, "is_target": int(estimand == target),
+                     **assurance_columns(row, has_priors)})
+    return rows
+
+
+def primary_rows(rows: Sequence[dict]) -> list[dict]:
+    """The summary rows of the primary outcome (the first row's outcome): what every output
+    but the per-outcome ones reads. Rows without an ``outcome`` (older files) are all kept."""
+    if not rows:
+        return list(rows)
+    first = rows[0].get("outcome")
+    return [r for r in rows if r.get("outcome") == first]
+
+
+def primary_selection(cols: Mapping[str, np.ndarray]) -> np.ndarray:
+    """(rows,) bool: replicate rows of the primary outcome (the first row's) and its first
+    estimator, one row per design point × replicate."""
+    outcome, estimator = cols["outcome"], cols["estimator"]
+    if outcome.size == 0:
+        return np.zeros(0, bool)
+    return (outcome == outcome[0]) & (estimator == estimator[0])
+
+
+def primary_data(data: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The replicate columns of the primary outcome's rows only."""
+    if data["outcome"].size == 0:
+        return dict(data)
+    keep = data["outcome"] == data["outcome"][0]
+    return {k: v[keep] for k, v in data.items()}
 
 
 def read_replicate_columns(path, names: Sequence[str]) -> dict[str, np.ndarray]:

@@ -50,7 +50,7 @@ def assurance_panels(cols: dict, scenario: Scenario, design_point: int) -> list[
     """The panels of one design point from replicates.csv columns (module docstring)."""
     from simulator.planning.assurance import power_at
 
-    at = cols["design_point"] == design_point
+    at = (cols["design_point"] == design_point) & (cols["outcome"] == cols["outcome"][0])
     cols = {k: v[at] for k, v in cols.items()}
     estimators = list(dict.fromkeys(cols["estimator"]))
     first = cols["estimator"] == estimators[0]
@@ -91,7 +91,7 @@ def draw_assurance(out_dir: Path, scenario: Scenario, design_point: int) -> list
     path = Path(out_dir) / "replicates.csv"
     if not scenario.priors or not path.exists():
         return []
-    names = ("design_point", "estimator", "estimate", "se", "p_value", "converged",
+    names = ("design_point", "outcome", "estimator", "estimate", "se", "p_value", "converged",
              *(f"prior.{key}" for key in scenario.priors))
     panels = assurance_panels(read_replicate_columns(path, names), scenario, design_point)
     adjusted = "baseline-adjusted" if adjusts_for_baseline(scenario, None) else "unadjusted"

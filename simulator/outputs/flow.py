@@ -14,10 +14,10 @@ counts: numpy's "inverted_cdf" quantiles).  ``kind`` says how the box sits in th
 ``main`` boxes are the stages down each arm's column (a group starts and ends with one);
 between two main boxes, ``exit`` boxes leave the flow (dropout, lost), ``entry`` boxes join it
 (newcomers) and ``event`` boxes happen without changing the count (disbanding, transfers).
-Mechanisms to come slot in as boxes of ``FLOW`` and diagnostics columns, with no change to the
-plot: merges as an ``event`` of the teams ("merged", ``teams_merged_<arm>``), staff moves as
-an ``exit`` and an ``entry`` of the staff ("moved out", "moved in"), and the staff outcome as
-a final ``main`` box ("measured for the staff outcome").
+Merges are an ``event`` of the teams; staff moves an ``exit`` and an ``entry`` of the staff, as
+are staff a merge pools across arms (within arm they stay in the arm's count). Mechanisms to
+come slot in the same way, as boxes of ``FLOW`` and diagnostics columns, with no change to the
+plot (the staff outcome as a final ``main`` box, "measured for the staff outcome").
 """
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ FLOW = (
     (("teams", "Teams"), (
         ("randomised", "Randomised", "main", "teams_randomised"),
         ("disbanded", "Disbanded during the trial", "event", "teams_disbanded"),
+        ("merged", "Merged into another team", "event", "teams_merged"),
         ("no_patient", "No patient followed up", "exit", "teams_no_patient_analysed"),
         ("analysed", "Analysed (≥ 1 patient followed up)", "main", "teams_analysed"))),
     (("patients", "Patients"), (
@@ -47,17 +48,29 @@ FLOW = (
         ("analysed", "Analysed (followed up)", "main", "patients_analysed"))),
     (("staff", "Staff"), (
         ("baseline", "In post at baseline", "main", "staff_baseline"),
-        ("left", "Left (any staff in post)", "exit", "staff_left"),
+        ("left", "Left the service", "exit", "staff_left_service"),
+        ("moved_out", "Moved to another team", "exit", "staff_moved_out"),
         ("newcomers", "Newcomers (untrained)", "entry", "staff_newcomers"),
+        ("moved_in", "Moved in from another team", "entry", "staff_moved_in"),
+        ("merged_out", "Pooled into a team of the other arm", "exit", "staff_merged_across_out"),
+        ("merged_in", "Pooled in from a team of the other arm", "entry", "staff_merged_across_in"),
         ("disbanded", "In post when their team disbanded", "exit", "staff_with_disbanded_team"),
         ("followup", "In post at follow-up", "main", "staff_followup"))),
 )
 
+# Boxes drawn only when some replicate of some arm has any (a trial without merges or moves
+# keeps its flow as before).
+SHOWN_WHEN_ANY = {("teams", "merged"), ("staff", "moved_out"), ("staff", "moved_in"),
+                  ("staff", "merged_out"), ("staff", "merged_in")}
+
 # Counts that follow from the recorded ones (per arm suffix).
 DERIVED = {
     "teams_no_patient_analysed": lambda c, a: c[f"teams_randomised_{a}"] - c[f"teams_analysed_{a}"],
-    "staff_with_disbanded_team": lambda c, a: (c[f"staff_baseline_{a}"] + c[f"staff_newcomers_{a}"]
-                                               - c[f"staff_left_{a}"] - c[f"staff_followup_{a}"]),
+    "staff_left_service": lambda c, a: c[f"staff_left_{a}"] - c[f"staff_moved_out_{a}"],
+    "staff_with_disbanded_team": lambda c, a: (
+        c[f"staff_baseline_{a}"] + c[f"staff_newcomers_{a}"] + c[f"staff_moved_in_{a}"]
+        + c[f"staff_merged_across_in_{a}"] - c[f"staff_left_{a}"]
+        - c[f"staff_merged_across_out_{a}"] - c[f"staff_followup_{a}"]),
 }
 
 
@@ -65,7 +78,8 @@ def flow_columns() -> list[str]:
     """The replicates.csv columns the flow reads."""
     prefixes = {col for _, boxes in FLOW for *_, col in boxes} - set(DERIVED)
     prefixes |= {"teams_randomised", "teams_analysed", "staff_baseline", "staff_newcomers",
-                 "staff_left", "staff_followup"}
+                 "staff_left", "staff_followup", "staff_moved_out", "staff_moved_in",
+                 "staff_merged_across_in", "staff_merged_across_out"}
     return sorted(f"{p}_{a}" for p in prefixes for _, a in ARMS)
 
 
@@ -91,10 +105,14 @@ def flow_counts(columns: Mapping[str, np.ndarray], *, where: str = "") -> dict:
     replicates = len(next(iter(columns.values())))
     groups = []
     for (name, title), boxes in FLOW:
+        values = {key: {arm: _column(columns, col, short) for arm, short in ARMS}
+                  for key, _, _, col in boxes}
         groups.append({"name": name, "title": title, "boxes": [
             {"key": key, "label": label, "kind": kind,
-             **{arm: _stats(_column(columns, col, short)) for arm, short in ARMS}}
-            for key, label, kind, col in boxes]})
+             **{arm: _stats(v) for arm, v in values[key].items()}}
+            for key, label, kind, _ in boxes
+            if (name, key) not in SHOWN_WHEN_ANY
+            or any(np.nansum(np.abs(v)) > 0 for v in values[key].values())]})
     return {"replicates": replicates, "arms": tuple(a for a, _ in ARMS), "where": where,
             "groups": groups}
 
@@ -105,8 +123,8 @@ def replicate_flow(diagnostics: Mapping[str, float], *, where: str = "") -> dict
 
 
 def flow_from_replicates(path: Path, design_point: int, *, where: str = "") -> dict | None:
-    """The flow of one design point from replicates.csv (one row per replicate: the first
-    estimator's); None when the file is missing or predates the flow columns."""
+    """The flow of one design point from replicates.csv (one row per replicate: the primary
+    outcome's first estimator's); None when the file is missing or predates the flow columns."""
     from simulator.montecarlo.summary import read_replicate_columns
 
     if not Path(path).exists():
@@ -115,8 +133,10 @@ def flow_from_replicates(path: Path, design_point: int, *, where: str = "") -> d
         header = fh.readline().strip().split(",")
     if not set(flow_columns()) <= set(header):
         return None
-    cols = read_replicate_columns(path, ("design_point", "estimator", *flow_columns()))
-    sel = (cols["estimator"] == cols["estimator"][0]) & (cols["design_point"] == design_point)
+    from simulator.montecarlo.summary import primary_selection
+
+    cols = read_replicate_columns(path, ("design_point", "outcome", "estimator", *flow_columns()))
+    sel = primary_selection(cols) & (cols["design_point"] == design_point)
     if not sel.any():
         return None
     return flow_counts({k: cols[k][sel] for k in flow_columns()}, where=where)

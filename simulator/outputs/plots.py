@@ -237,13 +237,15 @@ def _band(ax, months, values, colour, label, steps: bool = False) -> None:
 def plot_timeline(data, *, title: str = "", axes=None):
     """Four panels over trial months, by arm, from ``timeline_summary.timeline_data``: fidelity of
     surviving teams, share of staff posts filled, cumulative patients lost to follow-up, teams
-    disbanded; mean over replicates with a 10th-90th percentile band."""
+    disbanded (and, dashed, merged into another team); mean over replicates with a 10th-90th
+    percentile band."""
     fig, panels = _axes(axes, 4, ncols=2, size=(11, 3.6))
     specs = [(data.fidelity, "fidelity (trained share of staff in post)"),
              (100 * data.staff_filled, "staff posts filled (%)"),
              (100 * data.lost_to_followup, "patients lost to follow-up (%)\n"
                                            "(dashed: dropout alone)"),
-             (data.disbanded, "teams disbanded (cumulative count)")]
+             (data.disbanded, "teams disbanded (cumulative count)\n"
+                              "(dashed: merged into another team)")]
     for i, (ax, (values, ylabel)) in enumerate(zip(panels, specs)):
         for a, arm in enumerate(("control", "intervention")):
             _band(ax, data.months, values[:, a, :], ARM_COLOURS[arm], arm, steps=i == 3)
@@ -254,9 +256,14 @@ def plot_timeline(data, *, title: str = "", axes=None):
             for a, arm in enumerate(("control", "intervention")):
                 ax.plot(data.months, 100 * data.dropout[:, a, :].mean(axis=0), ls="--", lw=1,
                         color=ARM_COLOURS[arm])
+        if i == 3 and np.nanmax(data.merged, initial=0.0) > 0:
+            for a, arm in enumerate(("control", "intervention")):
+                ax.step(data.months, data.merged[:, a, :].mean(axis=0), where="post", ls="--",
+                        lw=1.2, color=ARM_COLOURS[arm])
         if i != 1:                 # staff filled stays zoomed in on its (narrow) range
             ax.set_ylim(bottom=0)
-    panels[3].set_ylim(0, max(1.0, float(np.nanmax(data.disbanded, initial=0.0))) * 1.05)
+    top = max(np.nanmax(data.disbanded, initial=0.0), np.nanmax(data.merged, initial=0.0))
+    panels[3].set_ylim(0, max(1.0, float(top)) * 1.05)
     panels[3].yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     _title(fig, title or f"Trial timeline, {data.replicates} replicates (band: 10th-90th centile)")
     _legend_outside(fig, panels[:1])

@@ -34,9 +34,10 @@ def read_summary(path: str | Path) -> list[dict]:
 
 
 def swept_keys_of(path: str | Path) -> list[str]:
-    """The swept keys: the summary.csv columns before ``estimator``."""
+    """The swept keys: the summary.csv columns before ``outcome`` (``estimator`` in files
+    from before outcomes were a list)."""
     header, _ = read_csv(path)
-    return header[: header.index("estimator")]
+    return header[: header.index("outcome" if "outcome" in header else "estimator")]
 
 
 def read_run_info(out_dir: str | Path) -> dict:
@@ -56,11 +57,14 @@ def _timeline_point(scenario: Scenario) -> int:
 
 def draw_plots(out_dir: Path, scenario: Scenario, summary: list[dict], swept_keys: list[str],
                *, timeline: bool, engine: str = "simpy") -> list[Path]:
-    """Write power_curve.png, bias_coverage.png and (``timeline=True``) timeline.png."""
+    """Write power_curve.png, bias_coverage.png and (``timeline=True``) timeline.png: the
+    primary outcome's (the timeline's replicates on the run's ``engine``)."""
+    from simulator.montecarlo.summary import primary_rows
     from simulator.planning.closed_form import adjusts_for_baseline, closed_form_curve
     from simulator.outputs.plots import plot_balance, plot_bias_coverage, plot_power_curve, save_figure
 
     alpha, name = scenario.analysis.alpha, scenario.name
+    summary = primary_rows(summary)
     out = [Path(out_dir) / p for p in PLOTS]
     adjusted = adjusts_for_baseline(scenario, None)
     save_figure(plot_power_curve(
@@ -121,12 +125,13 @@ def draw_flow(out_dir: Path, scenario: Scenario, summary: list[dict]) -> list[Pa
 def balance_by_design_point(path: Path, scenario: Scenario) -> dict[str, np.ndarray]:
     """Max |SMD| per replicate (one value per replicate), labelled by the swept values."""
     from simulator.scenario.files import design_points
-    from simulator.montecarlo.summary import read_replicate_columns
+    from simulator.montecarlo.summary import primary_selection, read_replicate_columns
 
     if not path.exists():
         return {}
-    cols = read_replicate_columns(path, ("design_point", "replicate", "estimator", "imbalance_max_smd"))
-    first = cols["estimator"] == cols["estimator"][0]
+    cols = read_replicate_columns(path, ("design_point", "replicate", "outcome", "estimator",
+                                         "imbalance_max_smd"))
+    first = primary_selection(cols)
     labels = {p.index: ", ".join(f"{v}" for v in p.swept.values()) or scenario.name
               for p in design_points(scenario)}
     return {labels[d]: cols["imbalance_max_smd"][first & (cols["design_point"] == d)]
@@ -154,9 +159,11 @@ def write_report(out_dir: Path, scenario: Scenario, summary: list[dict], swept_k
                  info: dict, images: list[Path]) -> Path:
     """Write ``statement.md`` and ``report.html`` (which embeds it) atomically; ``images`` are
     the PNGs to embed (flow.png in its own section, the others in that order)."""
+    from simulator.montecarlo.summary import primary_rows
     from simulator.outputs.answer import answer, answer_section
     from simulator.outputs.statement import markdown_html, statement_markdown
 
+    summary = primary_rows(summary)
     extra = _replicates_note(Path(out_dir) / "replicates.csv")
     markdown = statement_markdown(scenario, summary, info)
     write_atomic(Path(out_dir) / "statement.md", markdown)
@@ -174,7 +181,7 @@ def _replicates_note(path: Path) -> str:
         return "replicates.csv: not found"
     with open(path, encoding="utf-8") as fh:
         rows = sum(1 for _ in fh) - 1
-    return f"replicates.csv: {rows} rows (one per design point × replicate × estimator)"
+    return f"replicates.csv: {rows} rows (one per design point × replicate × outcome × estimator)"
 
 
 def rebuild_report(out_dir: str | Path) -> Path:

@@ -84,8 +84,10 @@ TABLE_HEADINGS = {"rejection_all": "power (all trials)", "rejection_all_mcse": "
 
 def summary_table(summary: list[dict], swept_keys: list[str]) -> str:
     """A short fixed-width table for the terminal (each estimator against its own estimand)."""
-    cols = [*swept_keys, "estimator", "estimand", "rejection_all", "rejection_all_mcse",
-            "true_value", "bias", "empse", "modse", "coverage"]
+    several = len({row.get("outcome") for row in summary}) > 1
+    cols = [*swept_keys, *(["outcome"] if several else []), "estimator", "estimand",
+            "rejection_all", "rejection_all_mcse", "true_value", "bias", "empse", "modse",
+            "coverage"]
     rows = [row for row in summary if row.get("is_target", 1)]
     if any(row.get("n_failed") for row in rows):
         cols.append("n_failed")

@@ -25,6 +25,7 @@ class TimelineData:
     dropout: np.ndarray           # (R, 2, M) share of the arm's patients dropped out by month
     lost_to_followup: np.ndarray  # (R, 2, M) dropped out or lost at disbanding, by month
     disbanded: np.ndarray         # (R, 2, M) teams of the arm disbanded by month
+    merged: np.ndarray            # (R, 2, M) teams of the arm merged into another by month
     design_point: int
     swept: Mapping[str, Any]
     replicates: int
@@ -55,17 +56,21 @@ def _patient_shares(rep: Replicate, months: np.ndarray) -> tuple[np.ndarray, np.
 
 
 def replicate_timeline(rep: Replicate) -> dict[str, np.ndarray]:
-    """One replicate's (2, M) arrays on the monthly grid of ``history.monthly()``."""
+    """One replicate's (2, M) arrays on the monthly grid of ``history.monthly()``; fidelity and
+    staffing average the arm's teams still running (neither disbanded nor merged away)."""
     months, fidelity, in_post = rep.history.monthly()
     disband = np.nan_to_num(rep.history.disband_month, nan=np.inf)
-    gone = disband[:, None] <= months
+    merge = np.where(rep.history.merged_into >= 0, rep.history.merge_month, np.inf)
+    disbanded, merged = disband[:, None] <= months, merge[:, None] <= months
+    gone = disbanded | merged       # a merged-away team's roster lives on in its partner
     arm = rep.arm.astype(int)
     dropout, lost = _patient_shares(rep, months)
     filled = in_post / rep.world.staff[:, None]
     return {"months": months, "fidelity": _by_arm(fidelity, arm, ~gone),
             "staff_filled": _by_arm(filled, arm, ~gone), "dropout": dropout,
             "lost_to_followup": lost,
-            "disbanded": np.array([gone[arm == a].sum(axis=0) for a in (0, 1)], dtype=float)}
+            "disbanded": np.array([disbanded[arm == a].sum(axis=0) for a in (0, 1)], dtype=float),
+            "merged": np.array([merged[arm == a].sum(axis=0) for a in (0, 1)], dtype=float)}
 
 
 def timeline_data(scenario: Scenario, design_point: int = 0, replicates: int = 20,

@@ -77,6 +77,8 @@ def replicate_history(chunk: ChunkTimeline, rows: slice, patients: slice, draws:
         staff_departures=chunk.departures[rows],
         staff_flow={"joined": chunk.joined[rows], "moved_out": np.zeros(k, dtype=np.int64),
                     "moved_in": np.zeros(k, dtype=np.int64),
+                    "merged_out": np.zeros(k, dtype=np.int64),
+                    "merged_in": np.zeros(k, dtype=np.int64),
                     "removed": np.where(np.isnan(gone), 0, remaining),
                     "waiting": np.zeros(k, dtype=np.int64),
                     "posts": chunk.posts[rows],

@@ -92,6 +92,8 @@ def pool_staff(b: int, a: int, now: float, svc: Services, log: list) -> None:
     for row_a, row_b in zip(sa.counts, sb.counts):
         for c, count in enumerate(row_b):
             row_a[c] += count
+    sb.flow["merged_out"] += sb.n
+    sa.flow["merged_in"] += sb.n
     sa.n += sb.n
     sa.posts += sb.posts
     sa.waiting += sb.waiting

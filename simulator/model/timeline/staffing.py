@@ -64,9 +64,10 @@ class TeamState:
     ``counts[origin][c]`` is the number in post of that origin (baseline, newcomer, or mover
     from another team) who have attended c sessions; c = sessions_to_train means trained.
     ``flow`` counts staff through the team: newcomers who ``joined``, staff who ``moved_out``
-    to or ``moved_in`` from another team, and staff ``removed`` from the service with the team
-    (in post at a disbanding, or waiting to move into it); ``waiting`` holds the movers waiting
-    for a post here (moves module).
+    to or ``moved_in`` from another team, staff pooled into another team by a merge
+    (``merged_out``) or from one (``merged_in``), and staff ``removed`` from the service with the
+    team (in post at a disbanding, or waiting to move into it); ``waiting`` holds the movers
+    waiting for a post here (moves module).
     """
 
     def __init__(self, plan: TeamPlan):
@@ -80,7 +81,8 @@ class TeamState:
         self.fidelity: list[float] = [0.0]
         self.in_post: list[int] = [plan.posts]
         self.departures = 0
-        self.flow = {"joined": 0, "moved_out": 0, "moved_in": 0, "removed": 0}
+        self.flow = {"joined": 0, "moved_out": 0, "moved_in": 0, "merged_out": 0, "merged_in": 0,
+                     "removed": 0}
         self.waiting: list[int] = []   # movers waiting for a post here: sessions each attended
         self.disbanded_at = math.nan
         self.merged_at, self.merged_into = math.nan, -1
