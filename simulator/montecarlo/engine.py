@@ -31,8 +31,6 @@ from simulator.montecarlo.seeds import stream
 from simulator.montecarlo.summary import NUMERIC, columns_from_rows
 from simulator.outputs.files import csv_text
 
-# The columns the summary reads back from each chunk (workers parse them; ``runner``).
-RUN_COLUMNS = ("design_point", "replicate", "outcome", "estimator", *NUMERIC)
 ESTIMATE_FIELDS = ("estimate", "se", "df", "ci_low", "ci_high", "p_value", "converged")
 DIAGNOSTICS = ("teams_analysed_int", "teams_analysed_ctl", "patients_randomised",
                "patients_analysed", "teams_disbanded", "staff_turnover", "mean_fidelity_int",
@@ -176,6 +174,9 @@ def run_unit(unit: WorkUnit) -> tuple[list[list], dict[str, float]]:
         {"seconds": time.perf_counter() - start}
 
 
+CHUNK_COLUMNS = ("design_point", "replicate", "outcome", "estimator", *NUMERIC)  # summary reads
+
+
 def run_unit_csv(unit: WorkUnit) -> tuple[str, dict[str, np.ndarray]]:
     """``run_unit`` for the executors: the chunk's rows as CSV text (no header) and as the
     arrays the summary reads (parsed from that text, so the same as reading the chunk back).
@@ -183,7 +184,7 @@ def run_unit_csv(unit: WorkUnit) -> tuple[str, dict[str, np.ndarray]]:
     header = replicate_columns(unit.scenario)
     rows, _ = run_unit(unit)
     text = csv_text(header, rows).split("\n", 1)[1]
-    return text, columns_from_rows(header, list(csv.reader(io.StringIO(text))), RUN_COLUMNS)
+    return text, columns_from_rows(header, list(csv.reader(io.StringIO(text))), CHUNK_COLUMNS)
 
 
 def work_units(points, replicates: int, chunk_size: int, engine: str = "simpy") -> list[WorkUnit]:

@@ -12,13 +12,13 @@ from tqdm import tqdm
 from simulator.analysis.registry import spec
 from simulator.model.fast import choose_engine
 from simulator.model.outcome_list import outcome_estimators, outcome_kinds
-from simulator.montecarlo.engine import RUN_COLUMNS, replicate_columns, work_units
+from simulator.montecarlo.engine import CHUNK_COLUMNS, replicate_columns, work_units
 from simulator.scenario.schema import Scenario
 from simulator.scenario.files import design_points
 from simulator.montecarlo.store import ChunkStore
 from simulator.montecarlo.comparisons import compare_points
 from simulator.montecarlo.families import families
-from simulator.montecarlo.summary import NUMERIC, columns_from_rows, primary_data, summarise
+from simulator.montecarlo.summary import columns_from_rows, primary_data, summarise
 from simulator.montecarlo.executors import results
 
 DEFAULT_CHUNK = 25
@@ -34,7 +34,7 @@ class RunSettings:
     fresh: bool = False
     quiet: bool = False
     scheduler: str | None = None
-    engine: str = "auto"             # simpy | fast | auto (``model.fast.coverage``), as the CLI
+    engine: str = "simpy"            # simpy | fast | auto (``model.fast.coverage``); the CLI: auto
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ def _key(unit) -> tuple[int, int, int]:
 def _read_all(store: ChunkStore, units, header, computed: dict) -> dict:
     """Parse chunk by chunk into arrays, so memory holds numbers, not text rows; the chunks
     computed in this run come parsed by their worker (``computed``)."""
-    parts = [computed.pop(_key(u), None) or columns_from_rows(header, store.read(u), RUN_COLUMNS)
+    parts = [computed.pop(_key(u), None) or columns_from_rows(header, store.read(u), CHUNK_COLUMNS)
              for u in units]
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 

@@ -58,7 +58,7 @@ def _timeline_point(scenario: Scenario) -> int:
 def draw_plots(out_dir: Path, scenario: Scenario, summary: list[dict], swept_keys: list[str],
                *, timeline: bool, engine: str = "simpy") -> list[Path]:
     """Write power_curve.png, bias_coverage.png and (``timeline=True``) timeline.png: the
-    primary outcome's (the timeline on the run's ``engine``)."""
+    primary outcome's (the timeline's replicates on the run's ``engine``)."""
     from simulator.montecarlo.summary import primary_rows
     from simulator.planning.closed_form import adjusts_for_baseline, closed_form_curve
     from simulator.outputs.plots import plot_balance, plot_bias_coverage, plot_power_curve, save_figure
