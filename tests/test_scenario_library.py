@@ -91,7 +91,8 @@ def outcome_plans(scenario):
     from simulator.model.outcome_list import outcome_kinds
 
     deltas = [scenario.intervention.effect_at_full_implementation] + \
-        [getattr(o, "effect_at_full_implementation", None) for o in scenario.secondary_outcomes]
+        [getattr(o, "effect_at_full_implementation", None) for o in scenario.secondary_outcomes] + \
+        ([scenario.staff_outcome.effect_at_full_dose] if scenario.staff_outcome else [])
     return [(label, kind, None if kind == "binary" else delta,
              [p.label for p in point_plan(scenario, label, kind)])
             for (label, kind), delta in zip(outcome_kinds(scenario), deltas)]
