@@ -42,6 +42,9 @@ model (the simulator is the reference):
 """
 from __future__ import annotations
 
+import collections
+import functools
+
 import numpy as np
 from scipy import linalg, stats
 
@@ -82,8 +85,16 @@ def month_grid(s: Scenario, sessions) -> np.ndarray:
 
 def post_states(grid, sessions, leave_rate, vacancy_months, p, k):
     """Post-state distributions at each grid month (before, after the sessions held then) and
-    the propagators steps[i]: after grid[i-1] -> after grid[i]."""
+    the propagators steps[i]: after grid[i-1] -> after grid[i]. Cached: a solver's search over
+    team counts asks for the same chains again (the arrays returned are shared: read only)."""
+    return _post_states(tuple(np.asarray(grid, dtype=float).tolist()), tuple(sessions),
+                        float(leave_rate), float(vacancy_months), float(p), int(k))
+
+
+@functools.lru_cache(maxsize=512)
+def _post_states(grid, sessions, leave_rate, vacancy_months, p, k):
     q, jump = post_generator(leave_rate, vacancy_months, k), session_matrix(p, k)
+    held_at = collections.Counter(sessions)   # sessions held at each month
     cache: dict[float, np.ndarray] = {}
     state = np.eye(k + 2)[1]
     before, after, steps = [], [], []
@@ -96,10 +107,12 @@ def post_states(grid, sessions, leave_rate, vacancy_months, p, k):
             step = cache[dt]
         state = state @ step
         before.append(state)
-        held = np.linalg.matrix_power(jump, sum(1 for m in sessions if m == t))
-        state = state @ held
+        if held_at[t]:   # no session: the identity, skipped (the same numbers, bit for bit)
+            held = np.linalg.matrix_power(jump, held_at[t])
+            state = state @ held
+            step = step @ held
         after.append(state)
-        steps.append(step @ held)
+        steps.append(step)
     return np.array(before), np.array(after), steps
 
 
