@@ -91,6 +91,15 @@ def test_every_scenario_runs_with_20_replicates(name, tmp_path):
                  "--quiet", "--no-plots", "--executor", "serial"]) == 0
     points = design_points(load_scenario(SCENARIOS / name))
     replicates, summary = read_rows(out / "replicates.csv"), read_rows(out / "summary.csv")
+    staff = points[0].scenario.staff_outcome   # its rows: outcome staff:<name>, its estimators
+    if staff is not None:
+        mine = [r for r in replicates if r["outcome"] == f"staff:{staff.name}"]
+        assert len(mine) == len(points) * REPLICATES * len(staff.estimators)
+        for r in mine:
+            check_estimate(r)
+    primary = f"patient:{points[0].scenario.outcome.name}"
+    replicates = [r for r in replicates if r["outcome"] == primary]
+    summary = [r for r in summary if r["outcome"] == primary]
     estimators = points[0].scenario.analysis.estimators
     assert len(replicates) == len(points) * REPLICATES * len(estimators)
     assert len(summary) == len(points) * len(estimators) * 2   # estimands itt and efficacy
