@@ -13,10 +13,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from simulator.model.fast.finish import finish_chunk
 from simulator.model.fast.history import replicate_history
 from simulator.model.fast.timeline import chunk_timeline, draw_timeline
-from simulator.model.replicate import (Replicate, StageClock, _untimed, draw_baseline,
-                                       finish_replicate)
+from simulator.model.replicate import Replicate, StageClock, _untimed, draw_baseline
 from simulator.scenario.schema import Scenario
 
 ChunkStreams = Callable[..., np.random.Generator]   # (replicate, stage[, label]) -> Generator
@@ -39,13 +39,10 @@ def simulate_chunk(scenario: Scenario, replicates: Sequence[int], streams: Chunk
         chunk = chunk_timeline(draws, [w for w, _ in bases], scenario, rngs)
     teams = np.cumsum([0] + [w.n_teams for w, _ in bases])
     patients = np.cumsum([0] + [w.patient_team.size for w, _ in bases])
-    out = []
-    for i, r in enumerate(replicates):
-        world, allocation = bases[i]
+    histories = []
+    for i in range(len(bases)):
         with timed("timeline"):
-            history = replicate_history(chunk, slice(teams[i], teams[i + 1]),
-                                        slice(patients[i], patients[i + 1]), draws[i],
-                                        scenario.trial.months, detail=detail)
-        out.append(finish_replicate(scenario, world, allocation, history,
-                                    lambda stage: streams(r, stage), timed))
-    return out
+            histories.append(replicate_history(chunk, slice(teams[i], teams[i + 1]),
+                                               slice(patients[i], patients[i + 1]), draws[i],
+                                               scenario.trial.months, detail=detail))
+    return finish_chunk(scenario, bases, histories, replicates, streams, timed)
