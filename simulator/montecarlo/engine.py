@@ -29,7 +29,7 @@ from simulator.scenario.schema import Scenario
 from simulator.montecarlo.priors import prior_columns, prior_values, replicate_scenario
 from simulator.montecarlo.seeds import stream
 from simulator.montecarlo.summary import NUMERIC, columns_from_rows
-from simulator.outputs.files import csv_text
+from simulator.outputs.files import csv_text_shared
 
 ESTIMATE_FIELDS = ("estimate", "se", "df", "ci_low", "ci_high", "p_value", "converged")
 DIAGNOSTICS = ("teams_analysed_int", "teams_analysed_ctl", "patients_randomised",
@@ -149,11 +149,11 @@ def fit_outcome(scenario: Scenario, plan: list[PlannedAnalysis], trials: list,
     return estimates
 
 
-def run_unit(unit: WorkUnit) -> tuple[list[list], dict[str, float]]:
-    """Simulate and analyse one chunk; returns the rows and the seconds spent. Rows run
-    replicate by replicate, within a replicate outcome by outcome (the primary first), within
-    an outcome analysis by analysis."""
-    start = time.perf_counter()
+def unit_rows(unit: WorkUnit) -> list[tuple[list, list]]:
+    """Simulate and analyse one chunk: each row as (its own cells, the replicate's tail),
+    the tail (``_tail``) one list shared by every row of a replicate. Rows run replicate by
+    replicate, within a replicate outcome by outcome (the primary first), within an
+    outcome analysis by analysis."""
     scenario, d = unit.scenario, unit.design_point
     replicates = range(unit.first, unit.stop)
     outcome_sets: list[tuple[OutcomeTrial, ...]] = []
@@ -161,17 +161,24 @@ def run_unit(unit: WorkUnit) -> tuple[list[list], dict[str, float]]:
     for r, rep in zip(replicates, simulate_unit(unit)):
         outcome_sets.append(rep.outcome_trials)
         tails.append(_tail(rep, scenario, r))
-    rows: list[list[list]] = [[] for _ in replicates]
+    rows: list[list[tuple[list, list]]] = [[] for _ in replicates]
     for o, first in enumerate(outcome_sets[0] if outcome_sets else ()):
         plan = outcome_estimators(scenario, first.label, first.kind)
         estimates = fit_outcome(scenario, plan, [s[o].trial for s in outcome_sets], replicates,
                                 lambda label: analysis_stream_label(o, first.label, label))
         for k, r in enumerate(replicates):
             out = outcome_sets[k][o]
-            rows[k] += [[d, r, out.label, p.label, *_estimate_values(estimates[i][k]),
-                         *out.truth(p.estimand), *tails[k]] for i, p in enumerate(plan)]
-    return [row for per_replicate in rows for row in per_replicate], \
-        {"seconds": time.perf_counter() - start}
+            rows[k] += [([d, r, out.label, p.label, *_estimate_values(estimates[i][k]),
+                          *out.truth(p.estimand)], tails[k]) for i, p in enumerate(plan)]
+    return [row for per_replicate in rows for row in per_replicate]
+
+
+def run_unit(unit: WorkUnit) -> tuple[list[list], dict[str, float]]:
+    """Simulate and analyse one chunk; returns the rows (``unit_rows``, each whole) and the
+    seconds spent."""
+    start = time.perf_counter()
+    rows = [head + tail for head, tail in unit_rows(unit)]
+    return rows, {"seconds": time.perf_counter() - start}
 
 
 CHUNK_COLUMNS = ("design_point", "replicate", "outcome", "estimator", *NUMERIC)  # summary reads
@@ -180,10 +187,10 @@ CHUNK_COLUMNS = ("design_point", "replicate", "outcome", "estimator", *NUMERIC) 
 def run_unit_csv(unit: WorkUnit) -> tuple[str, dict[str, np.ndarray]]:
     """``run_unit`` for the executors: the chunk's rows as CSV text (no header) and as the
     arrays the summary reads (parsed from that text, so the same as reading the chunk back).
-    Workers format and parse; the parent only writes files."""
+    Workers format and parse; the parent only writes files. A replicate's tail is formatted
+    once for all its rows (the same text: the CSV writer quotes cell by cell)."""
     header = replicate_columns(unit.scenario)
-    rows, _ = run_unit(unit)
-    text = csv_text(header, rows).split("\n", 1)[1]
+    text = csv_text_shared(unit_rows(unit))
     return text, columns_from_rows(header, list(csv.reader(io.StringIO(text))), CHUNK_COLUMNS)
 
 
