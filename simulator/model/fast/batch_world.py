@@ -1,0 +1,105 @@
+"""A chunk's baseline worlds at once: for every replicate the ``World`` that
+``model.world.build_world`` draws from its "world" stream, bit for bit.
+
+Each replicate makes the same draws in the same order as ``build_world`` (sites and types
+permuted, team sizes, staff, leadership — each only where no team list gives it — the team
+effects, then one deviation per patient); the rounding of sizes and staff, the patients'
+teams and the baseline scores are computed over the chunk's teams and patients laid end to
+end (element by element, so each number is the one it has alone). Then each replicate's
+allocation from its own "allocation" stream (``replicate.draw_baseline``'s second step).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from simulator.model.replicate import allocation_settings
+from simulator.allocation import allocate, intervention_count
+from simulator.model.world import World, type_effects
+from simulator.scenario.counts import category_counts
+
+
+def _labels(n: int, shares) -> np.ndarray:
+    """The labels ``world._labels`` permutes (before the permutation)."""
+    counts = category_counts(n, shares)
+    return np.repeat(np.array(list(counts), dtype=str), list(counts.values()))
+
+
+def _team_draws(trial, outcome, rng) -> dict:
+    """One replicate's team-level draws, in ``build_world``'s order (None where listed)."""
+    k, t, sizes = trial.teams, trial.team_table, trial.patients_per_team
+    listed = (lambda name: getattr(t, name) if t is not None else None)
+    out = {"site": listed("site"), "team_type": listed("team_type")}
+    if out["site"] is None:
+        out["site"] = rng.permutation(_labels(k, trial.sites))
+    if out["team_type"] is None:
+        out["team_type"] = rng.permutation(_labels(k, trial.team_types))
+    expected = listed("patients") if listed("patients") is not None else sizes.mean
+    if sizes.cv == 0:
+        out["patients"] = np.broadcast_to(expected, (k,))
+    else:
+        shape = 1.0 / sizes.cv**2
+        out["patients"] = rng.gamma(shape, np.asarray(expected, dtype=float) / shape, size=k)
+    spec = trial.staff_per_team
+    out["staff"] = listed("staff")
+    if out["staff"] is None:
+        out["staff"] = np.maximum(spec.min, np.round(rng.normal(spec.mean, spec.sd, size=k)))
+    out["leadership"] = listed("leadership")
+    if out["leadership"] is None:
+        out["leadership"] = rng.standard_normal(k)
+    out["team_effect"] = rng.normal(0.0, np.sqrt(outcome.icc * outcome.sd**2), size=k)
+    return out
+
+
+def chunk_shift(team_type: np.ndarray, covariates, outcome, replicates: int) -> np.ndarray:
+    """(R·K,) ``world.prognostic_effects`` of each replicate's teams laid end to end (the
+    covariates are the team list's, the same in every replicate)."""
+    shift = type_effects(team_type, outcome)
+    for name, beta in outcome.covariate_effects.items():
+        values = np.asarray(covariates[name], dtype=float)
+        shift = shift + np.tile(beta * (values - values.mean()), replicates)
+    return shift
+
+
+def chunk_worlds(trial, outcome, rngs: Sequence[np.random.Generator]) -> list[World]:
+    """The world of each replicate, ``rngs`` their "world" streams (``build_world``)."""
+    k, table, r = trial.teams, trial.team_table, len(rngs)
+    draws = [_team_draws(trial, outcome, rng) for rng in rngs]
+    cat = (lambda name: np.concatenate([d[name] for d in draws]))
+    patients = np.maximum(1, np.round(cat("patients"))).astype(int)
+    staff = (cat("staff") if table is not None and table.staff is not None
+             else cat("staff").astype(int))
+    counts = patients.reshape(r, k).sum(axis=1).tolist()
+    sd = np.sqrt(outcome.sd**2 - outcome.icc * outcome.sd**2)
+    deviation = np.concatenate([rng.normal(0.0, sd, size=n) for rng, n in zip(rngs, counts)])
+    local = np.repeat(np.tile(np.arange(k), r), patients)          # (N,) team within replicate
+    chunk_team = local + np.repeat(np.arange(r) * k, counts)        # (N,) team within chunk
+    covariates = table.complete_covariates() if table is not None else {}
+    types, effect = cat("team_type"), cat("team_effect")
+    shift = chunk_shift(types, covariates, outcome, r)
+    baseline = outcome.mean + shift[chunk_team] + effect[chunk_team] + deviation
+    ends = np.cumsum(counts).tolist()
+    names = table.names if table is not None else None
+    out = []
+    for i, d in enumerate(draws):
+        t, p = slice(i * k, (i + 1) * k), slice(ends[i] - counts[i], ends[i])
+        out.append(World(d["site"], d["team_type"], patients[t], staff[t], d["leadership"],
+                         d["team_effect"], local[p], deviation[p], baseline[p], names=names,
+                         team_covariates=dict(covariates)))
+    return out
+
+
+def chunk_baselines(scenario, replicates: Sequence[int], streams, timed) -> list[tuple]:
+    """(world, allocation) of each replicate (``replicate.draw_baseline``)."""
+    with timed("world"):
+        worlds = chunk_worlds(scenario.trial, scenario.outcome,
+                              [streams(r, "world") for r in replicates])
+    settings = allocation_settings(scenario)
+    out = []
+    with timed("allocation"):
+        for r, world in zip(replicates, worlds):
+            n_int = intervention_count(world.n_teams, scenario.trial.intervention_share)
+            out.append((world, allocate(settings, world.covariates(), n_int,
+                                        rng=streams(r, "allocation"))))
+    return out
