@@ -81,9 +81,14 @@ def _group_balance(x, present, types, arm, n1: int) -> list[dict]:
     worst = np.where(np.isnan(smd).any(axis=1), np.nan, np.abs(smd).max(axis=1)).tolist()
     levels, first = types
     rows = slice(first, first + levels.size)
-    ints = stats1[0].reshape(r, p)[:, rows].astype(int)
-    ctls = stats0[0].reshape(r, p)[:, rows].astype(int)
-    here = present[:, rows]
-    return [{"imbalance_max_smd": worst[i],
-             **_type_dict(levels[here[i]], ints[i, here[i]].tolist(), ctls[i, here[i]].tolist())}
-            for i in range(r)]
+    names = levels.tolist()
+    ints = stats1[0].reshape(r, p)[:, rows].astype(int).tolist()
+    ctls = stats0[0].reshape(r, p)[:, rows].astype(int).tolist()
+    here = present[:, rows].tolist()
+    out = []
+    for i in range(r):
+        kept = [j for j, h in enumerate(here[i]) if h]
+        out.append({"imbalance_max_smd": worst[i],
+                    **_type_dict([names[j] for j in kept], [ints[i][j] for j in kept],
+                                 [ctls[i][j] for j in kept])})
+    return out

@@ -32,6 +32,7 @@ class ChunkTeams:
     final: np.ndarray         # (N,) team at follow-up, chunk-wide; -1 lost
     into: np.ndarray          # (G,) team merged into, chunk-wide; -1 none
     status: np.ndarray        # (N,) analysed | dropout | lost
+    code: np.ndarray          # (N,) the status as 0 analysed, 1 dropout, 2 lost
 
 
 def _offset(index: np.ndarray, first: np.ndarray) -> np.ndarray:
@@ -53,7 +54,19 @@ def chunk_teams(worlds, arms, histories, statuses) -> ChunkTeams:
         cat([w.patient_team for w in worlds]) + first_team,
         _offset(cat([h.final_team for h in histories]), first_team),
         _offset(cat([h.merged_into for h in histories]), first_of_team),
-        cat(statuses))
+        *_codes(cat(statuses)))
+
+
+def _codes(status: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(status, its codes: 0 analysed, 1 dropout, 2 lost)."""
+    return status, (status == DROPPED) + 2 * (status == LOST).astype(np.int64)
+
+
+def _patient_table(c: ChunkTeams, code: np.ndarray, levels: int) -> np.ndarray:
+    """(R, 2, levels) patients of each replicate by randomised arm (intervention, control)
+    and ``code`` (0 .. levels − 1): one bincount."""
+    key = (2 * c.patient_rep + (c.arm[c.own] == 0)) * levels + code
+    return np.bincount(key, minlength=c.replicates * 2 * levels).reshape(c.replicates, 2, levels)
 
 
 def _stack(histories, name: str) -> np.ndarray:
@@ -68,32 +81,41 @@ def _core(c: ChunkTeams, worlds, histories) -> list[dict]:
     """The first keys of ``diagnostics``: teams and patients analysed, dropout, lost,
     disbanded, turnover, intervention fidelity, contamination."""
     r = c.replicates
-    analysed = c.status == ANALYSED
-    has = np.bincount(c.own[analysed], minlength=c.arm.size) > 0
+    has = np.bincount(c.own[c.code == 0], minlength=c.arm.size) > 0
+    by_status = _patient_table(c, c.code, 3).sum(axis=1)        # (R, 3)
     disbanded = ~np.isnan(_stack(histories, "disband_month"))
     crossed = (c.final >= 0) & (c.arm[np.maximum(c.final, 0)] != c.arm[c.own])
     surviving_int = (c.arm == 1) & ~disbanded & ~(c.into >= 0)
     fidelity = _stack(histories, "fidelity_at_followup")
     with np.errstate(invalid="ignore", divide="ignore"):
-        turnover = (np.array([h.staff_departures.sum() for h in histories])
-                    / np.array([w.staff.sum() for w in worlds]))
+        turnover = (_totals(_stack(histories, "staff_departures"), c.team_rep, r)
+                    / _totals(np.concatenate([w.staff for w in worlds]), c.team_rep, r))
     columns = {
         "teams_analysed_int": segment_counts(has & (c.arm == 1), c.team_rep, r),
         "teams_analysed_ctl": segment_counts(has & (c.arm == 0), c.team_rep, r),
-        "patients_randomised": np.bincount(c.patient_rep, minlength=r),
-        "patients_analysed": segment_counts(analysed, c.patient_rep, r),
-        "patients_dropout": segment_counts(c.status == DROPPED, c.patient_rep, r),
-        "patients_lost": segment_counts(c.status == LOST, c.patient_rep, r),
+        "patients_randomised": by_status.sum(axis=1),
+        "patients_analysed": by_status[:, 0],
+        "patients_dropout": by_status[:, 1],
+        "patients_lost": by_status[:, 2],
         "teams_disbanded": segment_counts(disbanded, c.team_rep, r),
         "staff_turnover": turnover,
         "mean_fidelity_int": masked_means(fidelity, c.team_rep, surviving_int, r),
     }
     out = _rows(columns)
     crossings = segment_counts(crossed, c.patient_rep, r).tolist()
-    sizes = np.bincount(c.patient_rep, minlength=r).tolist()
+    sizes = by_status.sum(axis=1).tolist()
     for row, count, size in zip(out, crossings, sizes):
         row["contamination"] = count / size if size else float("nan")
     return out
+
+
+def _totals(values: np.ndarray, team_rep: np.ndarray, r: int) -> np.ndarray:
+    """(R,) each replicate's ``.sum()`` of a team column: exact integer totals for integers,
+    else numpy's own sum replicate by replicate."""
+    if values.dtype.kind in "biu":
+        return segment_totals(values, team_rep, r)
+    k = np.bincount(team_rep, minlength=r)
+    return np.array([part.sum() for part in np.split(values, np.cumsum(k)[:-1])])
 
 
 def _rows(columns: dict[str, np.ndarray]) -> list[dict]:
@@ -116,15 +138,17 @@ def _flow_counts(c: ChunkTeams, worlds, histories) -> list[dict]:
                 _flow(histories, "moved_out"), _flow(histories, "moved_in"), pooled, received]
     moved = (c.final >= 0) & (c.final != c.own)
     across = moved & (c.arm[np.maximum(c.final, 0)] != c.arm[c.own])
-    per_patient = [np.ones(c.own.size), moved & ~across, across, c.status == DROPPED,
-                   c.status == LOST, c.status == ANALYSED]
     columns = {}
     for name, values in zip(_TEAM_COUNTS, per_team):
         columns.update(_by_arm(name, np.asarray(values, dtype=float), c.team_rep, c.arm, r))
-    patient_arm = c.arm[c.own]
-    for name, values in zip(_PATIENT_COUNTS, per_patient):
-        columns.update(_by_arm(name, np.asarray(values, dtype=float), c.patient_rep,
-                               patient_arm, r))
+    status = _patient_table(c, c.code, 3)                              # (R, arm, status)
+    moves = _patient_table(c, moved.astype(np.int64) + across, 3)       # (R, arm, none|within|across)
+    tables = {"patients_randomised": status.sum(axis=2), "patients_transferred_within":
+              moves[:, :, 1], "patients_transferred_across": moves[:, :, 2],
+              "patients_dropout": status[:, :, 1], "patients_lost": status[:, :, 2],
+              "patients_analysed": status[:, :, 0]}
+    for name in _PATIENT_COUNTS:
+        columns[f"{name}_int"], columns[f"{name}_ctl"] = tables[name][:, 0], tables[name][:, 1]
     return _rows(columns)
 
 
