@@ -26,15 +26,16 @@ def _labels(n: int, shares) -> np.ndarray:
     return np.repeat(np.array(list(counts), dtype=str), list(counts.values()))
 
 
-def _team_draws(trial, outcome, rng) -> dict:
-    """One replicate's team-level draws, in ``build_world``'s order (None where listed)."""
+def _team_draws(trial, outcome, rng, labels: dict) -> dict:
+    """One replicate's team-level draws, in ``build_world``'s order (listed columns as they
+    are; ``labels``: the site and type labels to permute)."""
     k, t, sizes = trial.teams, trial.team_table, trial.patients_per_team
     listed = (lambda name: getattr(t, name) if t is not None else None)
     out = {"site": listed("site"), "team_type": listed("team_type")}
     if out["site"] is None:
-        out["site"] = rng.permutation(_labels(k, trial.sites))
+        out["site"] = rng.permutation(labels["site"])
     if out["team_type"] is None:
-        out["team_type"] = rng.permutation(_labels(k, trial.team_types))
+        out["team_type"] = rng.permutation(labels["team_type"])
     expected = listed("patients") if listed("patients") is not None else sizes.mean
     if sizes.cv == 0:
         out["patients"] = np.broadcast_to(expected, (k,))
@@ -65,7 +66,8 @@ def chunk_shift(team_type: np.ndarray, covariates, outcome, replicates: int) -> 
 def chunk_worlds(trial, outcome, rngs: Sequence[np.random.Generator]) -> list[World]:
     """The world of each replicate, ``rngs`` their "world" streams (``build_world``)."""
     k, table, r = trial.teams, trial.team_table, len(rngs)
-    draws = [_team_draws(trial, outcome, rng) for rng in rngs]
+    labels = {"site": _labels(k, trial.sites), "team_type": _labels(k, trial.team_types)}
+    draws = [_team_draws(trial, outcome, rng, labels) for rng in rngs]
     cat = (lambda name: np.concatenate([d[name] for d in draws]))
     patients = np.maximum(1, np.round(cat("patients"))).astype(int)
     staff = (cat("staff") if table is not None and table.staff is not None
