@@ -35,6 +35,9 @@ def _check(scenario, replicates=range(3, 15)):
         assert list(world.team_covariates) == list(want.team_covariates)
         assert all(_equal(world.team_covariates[k], v) for k, v in want.team_covariates.items())
         assert _equal(allocation.arm, want_allocation.arm)
+        assert allocation.info == want_allocation.info
+        assert type(allocation.scheme) is type(want_allocation.scheme)
+        assert vars(allocation.scheme) == vars(want_allocation.scheme) or not _simple(allocation)
 
 
 @pytest.mark.parametrize("name", ["refocus_real_teams.yaml", "constrained_prognostic.yaml",
@@ -50,3 +53,8 @@ def test_chunk_worlds_equal_each_replicates_drawn_teams(trial):
     raw = {**DYNAMIC, "trial": {**DYNAMIC["trial"], **trial},
            "outcome": {"team_type_effects": {"cmht": 1.5}, "icc": 0.1}}
     _check(parse_scenario(raw))
+
+
+def _simple(allocation) -> bool:
+    """Simple schemes hold only numbers (the others hold arrays, compared by their arms)."""
+    return allocation.scheme.name == "simple"

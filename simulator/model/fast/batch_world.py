@@ -15,7 +15,9 @@ from typing import Sequence
 import numpy as np
 
 from simulator.model.replicate import allocation_settings
-from simulator.allocation import allocate, intervention_count
+from simulator.allocation import Allocation, SimpleScheme, allocate, intervention_count
+from simulator.allocation.covariates import check_covariates
+from simulator.allocation.schemes import check_count
 from simulator.model.world import World, type_effects
 from simulator.scenario.counts import category_counts
 
@@ -98,10 +100,32 @@ def chunk_baselines(scenario, replicates: Sequence[int], streams, timed) -> list
         worlds = chunk_worlds(scenario.trial, scenario.outcome,
                               [streams(r, "world") for r in replicates])
     settings = allocation_settings(scenario)
-    out = []
+    n_int = intervention_count(scenario.trial.teams, scenario.trial.intervention_share)
     with timed("allocation"):
-        for r, world in zip(replicates, worlds):
-            n_int = intervention_count(world.n_teams, scenario.trial.intervention_share)
-            out.append((world, allocate(settings, world.covariates(), n_int,
-                                        rng=streams(r, "allocation"))))
+        rngs = [streams(r, "allocation") for r in replicates]
+        if settings.method == "simple" and worlds:
+            allocations = simple_allocations(settings, worlds, n_int, rngs)
+        else:
+            allocations = [allocate(settings, w.covariates(), n_int, rng=rng)
+                           for w, rng in zip(worlds, rngs)]
+    return list(zip(worlds, allocations))
+
+
+def simple_allocations(settings, worlds, n_int: int, rngs) -> list[Allocation]:
+    """``allocate`` for complete randomisation, the chunk at once: each replicate's K uniform
+    keys from its own stream (``space.random_subsets``), the n smallest of each row to the
+    intervention (a set that does not depend on the rows beside it). The covariates are
+    checked on the first world: every world of a chunk has the same columns, and their values
+    (sizes, staff, a team list's) are finite by construction."""
+    k = worlds[0].n_teams
+    check_covariates(worlds[0].covariates(), (*settings.strata, *settings.balance_on))
+    check_count(k, n_int)
+    keys = np.concatenate([rng.random((1, k)) for rng in rngs])        # (R, K)
+    smallest = np.argpartition(keys, n_int - 1, axis=1)[:, :n_int]
+    arms = np.zeros(keys.shape, dtype=np.int8)
+    arms[np.arange(len(rngs))[:, None], smallest] = 1
+    out = []
+    for arm in arms:
+        scheme = SimpleScheme(k, n_int, settings.max_enumerate)
+        out.append(Allocation(arm=arm, scheme=scheme, info=scheme.describe(arm)))
     return out
