@@ -27,6 +27,7 @@ from simulator.model.outcome_list import outcome_estimators
 from simulator.model.replicate import FLOW_COUNTS, Replicate, StageClock, simulate_replicate
 from simulator.scenario.schema import Scenario
 from simulator.montecarlo.priors import prior_columns, prior_values, replicate_scenario
+from simulator.montecarlo.seed_batch import ReplicateStreams
 from simulator.montecarlo.seeds import stream
 from simulator.montecarlo.summary import NUMERIC, columns_from_rows
 from simulator.outputs.files import csv_text_shared
@@ -56,9 +57,10 @@ def draw_replicate(scenario: Scenario, replicate: int, *,
                               clock=clock)
 
 
-def _streams(scenario: Scenario):
-    """(replicate, stage[, label]) -> that stream of the seed tree (``seeds.stream``)."""
-    return lambda r, stage, label=None: stream(scenario.seed, r, stage, label)
+def _streams(scenario: Scenario) -> ReplicateStreams:
+    """(replicate, stage[, label]) -> that stream of the seed tree (``seeds.stream``), with
+    ``many`` for a chunk's replicates at once (``seed_batch``)."""
+    return ReplicateStreams(scenario.seed)
 
 
 @dataclass(frozen=True)

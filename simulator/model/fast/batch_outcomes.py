@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from simulator.model.dropout import _exposure_months, _linear_predictor, baseline_rate
+from simulator.model.fast.batch_world import stage_streams
 from simulator.model.fast.segments import masked_means
 from simulator.model.outcome_list import latent_intervention
 from simulator.model.outcomes import Latent, Outcomes, dose_response
@@ -39,8 +40,7 @@ def _outcome_draws(scenario, worlds, streams, replicates):
     team_sd, patient_sd = np.sqrt(o.icc) * o.sd, np.sqrt(1.0 - o.icc) * o.sd
     noise_sd = scenario.intervention.measurement_noise_sd
     v, e, noise = [], [], []
-    for r, world in zip(replicates, worlds):
-        rng = streams(r, "outcomes")
+    for rng, world in zip(stage_streams(streams, replicates, "outcomes"), worlds):
         v.append(rng.normal(0.0, team_sd, size=world.n_teams))
         e.append(rng.normal(0.0, patient_sd, size=world.patient_team.shape[0]))
         noise.append(rng.normal(0.0, noise_sd, size=world.n_teams))
@@ -112,9 +112,10 @@ def chunk_dropout(scenario, worlds, histories, patient_arm, followup, rep, strea
     rel = np.exp(_linear_predictor(spec, z, patient_arm))
     cuts = _cuts([w.patient_team.size for w in worlds])
     lam0 = _baseline_rates(spec.attrition, rel * _exposure_months(months, disrupted, kappa), cuts)
-    unit = np.concatenate([streams(r, "dropout").exponential(1.0, size=c.stop - c.start)
-                           if lam else np.zeros(c.stop - c.start)
-                           for r, c, lam in zip(replicates, cuts, lam0)])
+    drawing = [r for r, lam in zip(replicates, lam0) if lam]
+    rngs = iter(stage_streams(streams, drawing, "dropout") if drawing else [])
+    unit = np.concatenate([next(rngs).exponential(1.0, size=c.stop - c.start)
+                           if lam else np.zeros(c.stop - c.start) for c, lam in zip(cuts, lam0)])
     drops = np.array(lam0) != 0.0
     with np.errstate(divide="ignore", invalid="ignore"):
         target = unit / (np.array(lam0)[rep] * rel)

@@ -22,6 +22,16 @@ from simulator.model.world import World, type_effects
 from simulator.scenario.counts import category_counts
 
 
+def stage_streams(streams, replicates: Sequence[int], stage: str, label: str | None = None
+                  ) -> list[np.random.Generator]:
+    """Each replicate's stream of ``stage``: ``streams.many`` where the seed tree makes a
+    chunk's at once (``montecarlo.seed_batch``), else one by one (the same generators)."""
+    many = getattr(streams, "many", None)
+    if many is not None:
+        return many(replicates, stage, label)
+    return [streams(r, stage, label) if label else streams(r, stage) for r in replicates]
+
+
 def _labels(n: int, shares) -> np.ndarray:
     """The labels ``world._labels`` permutes (before the permutation)."""
     counts = category_counts(n, shares)
@@ -98,11 +108,11 @@ def chunk_baselines(scenario, replicates: Sequence[int], streams, timed) -> list
     """(world, allocation) of each replicate (``replicate.draw_baseline``)."""
     with timed("world"):
         worlds = chunk_worlds(scenario.trial, scenario.outcome,
-                              [streams(r, "world") for r in replicates])
+                              stage_streams(streams, replicates, "world"))
     settings = allocation_settings(scenario)
     n_int = intervention_count(scenario.trial.teams, scenario.trial.intervention_share)
     with timed("allocation"):
-        rngs = [streams(r, "allocation") for r in replicates]
+        rngs = stage_streams(streams, replicates, "allocation")
         if settings.method == "simple" and worlds:
             allocations = simple_allocations(settings, worlds, n_int, rngs)
         else:

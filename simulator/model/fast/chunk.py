@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from simulator.model.fast.batch_world import chunk_baselines
+from simulator.model.fast.batch_world import chunk_baselines, stage_streams
 from simulator.model.fast.finish import finish_chunk
 from simulator.model.fast.history import replicate_history
 from simulator.model.fast.timeline import chunk_timeline, draw_timeline
@@ -29,11 +29,12 @@ def simulate_chunk(scenario: Scenario, replicates: Sequence[int], streams: Chunk
     """The replicates ``replicates`` of ``scenario`` (a scenario ``model.fast.coverage``
     covers). ``detail`` also builds each history's event log and team paths (``crtsim draw``)."""
     timed = clock or _untimed
-    bases, draws, rngs = chunk_baselines(scenario, replicates, streams, timed), [], []
-    for r, (world, allocation) in zip(replicates, bases):
+    bases, draws = chunk_baselines(scenario, replicates, streams, timed), []
+    with timed("timeline"):
+        rngs = stage_streams(streams, replicates, *FAST_TIMELINE)
+    for (world, allocation), rng in zip(bases, rngs):
         with timed("timeline"):
-            rngs.append(streams(r, *FAST_TIMELINE))
-            draws.append(draw_timeline(world, allocation.arm.astype(int), scenario, rngs[-1]))
+            draws.append(draw_timeline(world, allocation.arm.astype(int), scenario, rng))
     with timed("timeline"):
         chunk = chunk_timeline(draws, [w for w, _ in bases], scenario, rngs)
     teams = np.cumsum([0] + [w.n_teams for w, _ in bases])
