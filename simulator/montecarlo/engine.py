@@ -192,8 +192,34 @@ def run_unit_csv(unit: WorkUnit) -> tuple[str, dict[str, np.ndarray]]:
     Workers format and parse; the parent only writes files. A replicate's tail is formatted
     once for all its rows (the same text: the CSV writer quotes cell by cell)."""
     header = replicate_columns(unit.scenario)
-    text = csv_text_shared(unit_rows(unit))
-    return text, columns_from_rows(header, list(csv.reader(io.StringIO(text))), CHUNK_COLUMNS)
+    parts = unit_rows(unit)
+    text = csv_text_shared(parts)
+    columns = _chunk_columns(header, parts)
+    if columns is None:   # a cell of another type: read the text back
+        columns = columns_from_rows(header, list(csv.reader(io.StringIO(text))), CHUNK_COLUMNS)
+    return text, columns
+
+
+_NUMBERS = (int, float, np.integer, np.floating, type(None))
+
+
+def _chunk_columns(header, parts) -> dict[str, np.ndarray] | None:
+    """The arrays ``columns_from_rows`` reads back from the chunk's text, from the cells
+    themselves: a float cell is written with repr, which reads back as the same float, an
+    int as its digits, None and nan as empty (nan). None if a numeric cell is of another type."""
+    out = {}
+    for name in CHUNK_COLUMNS:
+        i = header.index(name)
+        cells = [own[i] if i < len(own) else tail[i - len(own)] for own, tail in parts]
+        if name in ("outcome", "estimator"):
+            out[name] = np.array(cells, dtype=object)
+        elif name in ("design_point", "replicate"):
+            out[name] = np.array([int(c) for c in cells], dtype=int)
+        elif all(type(c) in _NUMBERS and type(c) is not bool for c in cells):
+            out[name] = np.array([np.nan if c is None else float(c) for c in cells], dtype=float)
+        else:
+            return None
+    return out
 
 
 def work_units(points, replicates: int, chunk_size: int, engine: str = "simpy") -> list[WorkUnit]:
