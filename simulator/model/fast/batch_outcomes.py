@@ -15,12 +15,11 @@ from __future__ import annotations
 import numpy as np
 
 from simulator.model.dropout import _exposure_months, _linear_predictor, baseline_rate
-from simulator.model.fast.batch_world import stage_streams
+from simulator.model.fast.batch_world import chunk_shift, stage_streams
 from simulator.model.fast.segments import masked_means
 from simulator.model.outcome_list import latent_intervention
 from simulator.model.outcomes import Latent, Outcomes, dose_response
 from simulator.model.replicate import (Observed, analysed_team, observed_trial, patient_status)
-from simulator.model.world import prognostic_effects
 
 
 def _cat(items, name: str) -> np.ndarray:
@@ -48,12 +47,13 @@ def _outcome_draws(scenario, worlds, streams, replicates):
 
 
 def _untreated(scenario, worlds, v, e, own):
-    """(y0 (N,), team latent (G,) or None, patient latent (N,)): ``untreated_parts``."""
+    """(y0 (N,), team latent (G,) or None, patient latent (N,)): ``untreated_parts`` (the
+    covariates, when there are any, are the team list's, the same in every world)."""
     o = scenario.outcome
     rho, sd = o.icc, o.sd
     c, r = o.cluster_autocorrelation, o.individual_autocorrelation
     team_followup = c * _cat(worlds, "team_effect") + np.sqrt(1.0 - c**2) * v
-    shift = np.concatenate([prognostic_effects(w.team_type, w.team_covariates, o) for w in worlds])
+    shift = chunk_shift(_cat(worlds, "team_type"), worlds[0].team_covariates, o, len(worlds))
     team_mean = o.mean + shift + o.leadership_effect * _cat(worlds, "leadership") + team_followup
     deviation = _cat(worlds, "patient_deviation")
     y0 = team_mean[own] + r * deviation + np.sqrt(1.0 - r**2) * e
