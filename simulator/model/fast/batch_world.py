@@ -38,30 +38,37 @@ def _labels(n: int, shares) -> np.ndarray:
     return np.repeat(np.array(list(counts), dtype=str), list(counts.values()))
 
 
-def _team_draws(trial, outcome, rng, labels: dict) -> dict:
-    """One replicate's team-level draws, in ``build_world``'s order (listed columns as they
-    are; ``labels``: the site and type labels to permute)."""
+def _plan(trial, outcome) -> dict:
+    """What every replicate's world shares: the listed columns (None where drawn), the labels
+    to permute, fixed team sizes (CV 0) or the gamma's shape and scale, the SDs."""
     k, t, sizes = trial.teams, trial.team_table, trial.patients_per_team
     listed = (lambda name: getattr(t, name) if t is not None else None)
-    out = {"site": listed("site"), "team_type": listed("team_type")}
-    if out["site"] is None:
-        out["site"] = rng.permutation(labels["site"])
-    if out["team_type"] is None:
-        out["team_type"] = rng.permutation(labels["team_type"])
+    plan = {name: listed(name) for name in ("site", "team_type", "staff", "leadership")}
+    plan["labels"] = {"site": _labels(k, trial.sites), "team_type": _labels(k, trial.team_types)}
     expected = listed("patients") if listed("patients") is not None else sizes.mean
-    if sizes.cv == 0:
-        out["patients"] = np.broadcast_to(expected, (k,))
-    else:
+    plan["sizes"] = np.broadcast_to(expected, (k,)) if sizes.cv == 0 else None
+    if sizes.cv != 0:
         shape = 1.0 / sizes.cv**2
-        out["patients"] = rng.gamma(shape, np.asarray(expected, dtype=float) / shape, size=k)
-    spec = trial.staff_per_team
-    out["staff"] = listed("staff")
-    if out["staff"] is None:
-        out["staff"] = np.maximum(spec.min, np.round(rng.normal(spec.mean, spec.sd, size=k)))
-    out["leadership"] = listed("leadership")
-    if out["leadership"] is None:
+        plan["gamma"] = (shape, np.asarray(expected, dtype=float) / shape)
+    plan["team_sd"] = np.sqrt(outcome.icc * outcome.sd**2)
+    return plan
+
+
+def _team_draws(trial, plan: dict, rng) -> dict:
+    """One replicate's team-level draws, in ``build_world``'s order (listed columns as they
+    are; staff not yet rounded)."""
+    k, spec = trial.teams, trial.staff_per_team
+    out = dict(plan)
+    for name in ("site", "team_type"):
+        if plan[name] is None:
+            out[name] = rng.permutation(plan["labels"][name])
+    out["patients"] = plan["sizes"] if plan["sizes"] is not None \
+        else rng.gamma(*plan["gamma"], size=k)
+    if plan["staff"] is None:
+        out["staff"] = rng.normal(spec.mean, spec.sd, size=k)
+    if plan["leadership"] is None:
         out["leadership"] = rng.standard_normal(k)
-    out["team_effect"] = rng.normal(0.0, np.sqrt(outcome.icc * outcome.sd**2), size=k)
+    out["team_effect"] = rng.normal(0.0, plan["team_sd"], size=k)
     return out
 
 
@@ -78,12 +85,12 @@ def chunk_shift(team_type: np.ndarray, covariates, outcome, replicates: int) -> 
 def chunk_worlds(trial, outcome, rngs: Sequence[np.random.Generator]) -> list[World]:
     """The world of each replicate, ``rngs`` their "world" streams (``build_world``)."""
     k, table, r = trial.teams, trial.team_table, len(rngs)
-    labels = {"site": _labels(k, trial.sites), "team_type": _labels(k, trial.team_types)}
-    draws = [_team_draws(trial, outcome, rng, labels) for rng in rngs]
+    plan = _plan(trial, outcome)
+    draws = [_team_draws(trial, plan, rng) for rng in rngs]
     cat = (lambda name: np.concatenate([d[name] for d in draws]))
     patients = np.maximum(1, np.round(cat("patients"))).astype(int)
-    staff = (cat("staff") if table is not None and table.staff is not None
-             else cat("staff").astype(int))
+    staff = cat("staff") if plan["staff"] is not None else np.maximum(
+        trial.staff_per_team.min, np.round(cat("staff"))).astype(int)
     counts = patients.reshape(r, k).sum(axis=1).tolist()
     sd = np.sqrt(outcome.sd**2 - outcome.icc * outcome.sd**2)
     deviation = np.concatenate([rng.normal(0.0, sd, size=n) for rng, n in zip(rngs, counts)])
