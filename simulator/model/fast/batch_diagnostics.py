@@ -18,7 +18,7 @@ import numpy as np
 from simulator.model.fast.batch_balance import chunk_balance
 from simulator.model.fast.segments import (masked_means, segment_counts, segment_starts,
                                            segment_sums, segment_totals)
-from simulator.model.flow_counts import ANALYSED, DROPPED, LOST, _PATIENT_COUNTS, _TEAM_COUNTS
+from simulator.model.flow_counts import DROPPED, LOST, _PATIENT_COUNTS, _TEAM_COUNTS
 
 
 @dataclass(frozen=True)
