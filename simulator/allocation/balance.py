@@ -70,6 +70,14 @@ def _arm_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def _max_abs_smd(x: np.ndarray, stats1, stats0) -> float:
     """``standardised_difference`` of every row of x at once, the same arithmetic in the
     same order (the same numbers, bit for bit), then the largest |SMD| (nan if none)."""
+    smd = row_smds(x, stats1, stats0)
+    return math.nan if np.isnan(smd).any() else float(np.abs(smd).max())
+
+
+def row_smds(x: np.ndarray, stats1, stats0) -> np.ndarray:
+    """(p,) ``standardised_difference`` of each row of x (p, K), given each arm's
+    ``_arm_stats``; every step is row by row, so a stack of many allocations' rows gives each
+    row the number it has alone (the fast engine's batched diagnostics)."""
     (_, m1, v1), (_, m0, v0) = stats1, stats0
     diff = m1 - m0
     pooled = np.sqrt((v1 + v0) / 2)
@@ -80,8 +88,7 @@ def _max_abs_smd(x: np.ndarray, stats1, stats0) -> float:
         flat = small & ((np.abs(diff) <= scale) | (overall <= scale))
         pooled = np.where(small, np.where(flat, 1.0, overall), pooled)
         diff = np.where(flat, 0.0, diff)
-    smd = diff / pooled
-    return math.nan if np.isnan(smd).any() else float(np.abs(smd).max())
+    return diff / pooled
 
 
 def _split(covariates: Mapping[str, np.ndarray], arm: np.ndarray):

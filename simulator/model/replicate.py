@@ -225,6 +225,28 @@ def finish_replicate(scenario: Scenario, world: World, allocation: Allocation,
                      history: TimelineHistory, rng: Streams, timed=_untimed) -> Replicate:
     """Outcomes, dropout, what the trial observes and the diagnostics, after either engine's
     timeline (stages "outcomes" and "dropout")."""
+    seen = observe_replicate(scenario, world, allocation, history, rng, timed)
+    with timed("diagnostics"):
+        diag = diagnostics(world, allocation, history, seen.status, seen.outcomes,
+                           used_columns(scenario))
+    return complete_replicate(scenario, world, allocation, history, seen, diag, rng, timed)
+
+
+@dataclass(frozen=True)
+class Observed:
+    """A replicate's outcomes, dropout, status, ratings and observed trial (before the
+    diagnostics and the secondary outcomes)."""
+    outcomes: Outcomes
+    dropout_month: np.ndarray
+    status: np.ndarray
+    rated: Participation | None
+    trial: ObservedTrial
+
+
+def observe_replicate(scenario: Scenario, world: World, allocation: Allocation,
+                      history: TimelineHistory, rng: Streams, timed=_untimed) -> Observed:
+    """Outcomes, dropout, participation ratings and the observed trial (streams "outcomes",
+    "dropout", "outcomes/participation")."""
     arm = allocation.arm.astype(int)
     with timed("outcomes"):
         outcomes = draw_outcomes(world, arm, history.exposure, history.team_dose,
@@ -236,21 +258,30 @@ def finish_replicate(scenario: Scenario, world: World, allocation: Allocation,
                                      rng=rng("dropout"))
         status = patient_status(dropout_month, history.lost_month)
         iv = scenario.intervention
-        # the fast engine keeps no staff records: it never runs a score-based analysis
-        # (model/fast/coverage.py), and its replicates carry no participation
+        # without staff records (the fast engine, for now) there are no ratings: such a
+        # scenario runs no score-based analysis (model/fast/coverage.py)
         rated = None if history.staff is None else measure_participation(
             history.staff, arm, iv.rating_weights(), iv.measurement_noise_sd,
             rng=rng("outcomes/participation"))
         score = np.full(world.n_teams, np.nan) if rated is None else rated.score
         trial = observed_trial(scenario, world, allocation, outcomes, status,
                                analysed_team(scenario, world, history), score)
+    return Observed(outcomes, dropout_month, status, rated, trial)
+
+
+def complete_replicate(scenario: Scenario, world: World, allocation: Allocation,
+                       history: TimelineHistory, seen: Observed, diag: dict, rng: Streams,
+                       timed=_untimed) -> Replicate:
+    """The replicate record: ``diag`` (``diagnostics``) with the score diagnostics added, and
+    every outcome (stream "secondary_outcomes")."""
+    arm = allocation.arm.astype(int)
     with timed("diagnostics"):
-        diag = diagnostics(world, allocation, history, status, outcomes, used_columns(scenario))
-        diag.update(score_diagnostics(rated, arm))
+        diag.update(score_diagnostics(seen.rated, arm))
     with timed("secondary_outcomes"):
-        every = outcome_trials(scenario, world, arm, history, outcomes, status, trial, rng=rng)
-    return Replicate(world, allocation, history, outcomes, dropout_month, status, trial, diag,
-                     every, rated)
+        every = outcome_trials(scenario, world, arm, history, seen.outcomes, seen.status,
+                               seen.trial, rng=rng)
+    return Replicate(world, allocation, history, seen.outcomes, seen.dropout_month,
+                     seen.status, seen.trial, diag, every, seen.rated)
 
 
 def score_diagnostics(rated: Participation | None, arm: np.ndarray) -> dict:

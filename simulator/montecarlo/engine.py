@@ -27,9 +27,10 @@ from simulator.model.outcome_list import outcome_estimators
 from simulator.model.replicate import FLOW_COUNTS, Replicate, StageClock, simulate_replicate
 from simulator.scenario.schema import Scenario
 from simulator.montecarlo.priors import prior_columns, prior_values, replicate_scenario
+from simulator.montecarlo.seed_batch import ReplicateStreams
 from simulator.montecarlo.seeds import stream
 from simulator.montecarlo.summary import NUMERIC, columns_from_rows
-from simulator.outputs.files import csv_text
+from simulator.outputs.files import csv_text_shared
 
 ESTIMATE_FIELDS = ("estimate", "se", "df", "ci_low", "ci_high", "p_value", "converged")
 DIAGNOSTICS = ("teams_analysed_int", "teams_analysed_ctl", "patients_randomised",
@@ -67,9 +68,10 @@ def fast_replicates(scenario: Scenario, replicates: Sequence[int], *, detail: bo
                            clock=clock)[0] for r in replicates]
 
 
-def _streams(scenario: Scenario):
-    """(replicate, stage[, label]) -> that stream of the seed tree (``seeds.stream``)."""
-    return lambda r, stage, label=None: stream(scenario.seed, r, stage, label)
+def _streams(scenario: Scenario) -> ReplicateStreams:
+    """(replicate, stage[, label]) -> that stream of the seed tree (``seeds.stream``), with
+    ``many`` for a chunk's replicates at once (``seed_batch``)."""
+    return ReplicateStreams(scenario.seed)
 
 
 @dataclass(frozen=True)
@@ -160,11 +162,11 @@ def fit_outcome(scenario: Scenario, plan: list[PlannedAnalysis], trials: list,
     return estimates
 
 
-def run_unit(unit: WorkUnit) -> tuple[list[list], dict[str, float]]:
-    """Simulate and analyse one chunk; returns the rows and the seconds spent. Rows run
-    replicate by replicate, within a replicate outcome by outcome (the primary first), within
-    an outcome analysis by analysis."""
-    start = time.perf_counter()
+def unit_rows(unit: WorkUnit) -> list[tuple[list, list]]:
+    """Simulate and analyse one chunk: each row as (its own cells, the replicate's tail),
+    the tail (``_tail``) one list shared by every row of a replicate. Rows run replicate by
+    replicate, within a replicate outcome by outcome (the primary first), within an
+    outcome analysis by analysis."""
     scenario, d = unit.scenario, unit.design_point
     replicates = range(unit.first, unit.stop)
     outcome_sets: list[tuple[OutcomeTrial, ...]] = []
@@ -172,17 +174,24 @@ def run_unit(unit: WorkUnit) -> tuple[list[list], dict[str, float]]:
     for r, rep in zip(replicates, simulate_unit(unit)):
         outcome_sets.append(rep.outcome_trials)
         tails.append(_tail(rep, scenario, r))
-    rows: list[list[list]] = [[] for _ in replicates]
+    rows: list[list[tuple[list, list]]] = [[] for _ in replicates]
     for o, first in enumerate(outcome_sets[0] if outcome_sets else ()):
         plan = outcome_estimators(scenario, first.label, first.kind)
         estimates = fit_outcome(scenario, plan, [s[o].trial for s in outcome_sets], replicates,
                                 lambda label: analysis_stream_label(o, first.label, label))
         for k, r in enumerate(replicates):
             out = outcome_sets[k][o]
-            rows[k] += [[d, r, out.label, p.label, *_estimate_values(estimates[i][k]),
-                         *out.truth(p.estimand), *tails[k]] for i, p in enumerate(plan)]
-    return [row for per_replicate in rows for row in per_replicate], \
-        {"seconds": time.perf_counter() - start}
+            rows[k] += [([d, r, out.label, p.label, *_estimate_values(estimates[i][k]),
+                          *out.truth(p.estimand)], tails[k]) for i, p in enumerate(plan)]
+    return [row for per_replicate in rows for row in per_replicate]
+
+
+def run_unit(unit: WorkUnit) -> tuple[list[list], dict[str, float]]:
+    """Simulate and analyse one chunk; returns the rows (``unit_rows``, each whole) and the
+    seconds spent."""
+    start = time.perf_counter()
+    rows = [head + tail for head, tail in unit_rows(unit)]
+    return rows, {"seconds": time.perf_counter() - start}
 
 
 CHUNK_COLUMNS = ("design_point", "replicate", "outcome", "estimator", *NUMERIC)  # summary reads
@@ -191,11 +200,37 @@ CHUNK_COLUMNS = ("design_point", "replicate", "outcome", "estimator", *NUMERIC) 
 def run_unit_csv(unit: WorkUnit) -> tuple[str, dict[str, np.ndarray]]:
     """``run_unit`` for the executors: the chunk's rows as CSV text (no header) and as the
     arrays the summary reads (parsed from that text, so the same as reading the chunk back).
-    Workers format and parse; the parent only writes files."""
+    Workers format and parse; the parent only writes files. A replicate's tail is formatted
+    once for all its rows (the same text: the CSV writer quotes cell by cell)."""
     header = replicate_columns(unit.scenario)
-    rows, _ = run_unit(unit)
-    text = csv_text(header, rows).split("\n", 1)[1]
-    return text, columns_from_rows(header, list(csv.reader(io.StringIO(text))), CHUNK_COLUMNS)
+    parts = unit_rows(unit)
+    text = csv_text_shared(parts)
+    columns = _chunk_columns(header, parts)
+    if columns is None:   # a cell of another type: read the text back
+        columns = columns_from_rows(header, list(csv.reader(io.StringIO(text))), CHUNK_COLUMNS)
+    return text, columns
+
+
+_NUMBERS = (int, float, np.integer, np.floating, type(None))
+
+
+def _chunk_columns(header, parts) -> dict[str, np.ndarray] | None:
+    """The arrays ``columns_from_rows`` reads back from the chunk's text, from the cells
+    themselves: a float cell is written with repr, which reads back as the same float, an
+    int as its digits, None and nan as empty (nan). None if a numeric cell is of another type."""
+    out = {}
+    for name in CHUNK_COLUMNS:
+        i = header.index(name)
+        cells = [own[i] if i < len(own) else tail[i - len(own)] for own, tail in parts]
+        if name in ("outcome", "estimator"):
+            out[name] = np.array(cells, dtype=object)
+        elif name in ("design_point", "replicate"):
+            out[name] = np.array([int(c) for c in cells], dtype=int)
+        elif all(type(c) in _NUMBERS and type(c) is not bool for c in cells):
+            out[name] = np.array([np.nan if c is None else float(c) for c in cells], dtype=float)
+        else:
+            return None
+    return out
 
 
 def work_units(points, replicates: int, chunk_size: int, engine: str = "simpy") -> list[WorkUnit]:

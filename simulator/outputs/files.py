@@ -50,12 +50,38 @@ def format_cell(value) -> str:
     return str(value)
 
 
+def _format_float(value: float) -> str:
+    return "" if value != value else repr(value)   # value != value: nan
+
+
+# ``format_cell`` for the exact types most cells have (the same text, without its checks)
+_FORMAT_BY_TYPE = {float: _format_float, int: str, str: str}
+
+
 def csv_text(header: Sequence[str], rows: Iterable[Sequence]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
+    fast, slow = _FORMAT_BY_TYPE.get, format_cell
     for row in rows:
-        writer.writerow([format_cell(v) for v in row])
+        writer.writerow([fast(type(v), slow)(v) for v in row])
+    return buf.getvalue()
+
+
+def csv_text_shared(rows: Sequence[tuple[Sequence, Sequence]]) -> str:
+    """CSV lines (no header) of rows given as (own cells, shared cells): each row is
+    ``own + shared``, and a shared list (the same object in several rows) is formatted once.
+    The same text as ``csv_text`` gives the joined rows, as the writer quotes cell by cell."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    fast, slow = _FORMAT_BY_TYPE.get, format_cell
+    shared: dict[int, str] = {}
+    for own, tail in rows:
+        if id(tail) not in shared:
+            shared[id(tail)] = csv_text((), [tail])[1:]   # without the empty header line
+        writer.writerow([fast(type(v), slow)(v) for v in own])
+        buf.seek(buf.tell() - 1)                          # over the row's line end
+        buf.write("," + shared[id(tail)])
     return buf.getvalue()
 
 

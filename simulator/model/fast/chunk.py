@@ -13,10 +13,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from simulator.model.fast.batch_world import chunk_baselines, stage_streams
+from simulator.model.fast.finish import finish_chunk
 from simulator.model.fast.history import replicate_history
 from simulator.model.fast.timeline import chunk_timeline, draw_timeline
-from simulator.model.replicate import (Replicate, StageClock, _untimed, draw_baseline,
-                                       finish_replicate)
+from simulator.model.replicate import Replicate, StageClock, _untimed
 from simulator.scenario.schema import Scenario
 
 ChunkStreams = Callable[..., np.random.Generator]   # (replicate, stage[, label]) -> Generator
@@ -28,24 +29,20 @@ def simulate_chunk(scenario: Scenario, replicates: Sequence[int], streams: Chunk
     """The replicates ``replicates`` of ``scenario`` (a scenario ``model.fast.coverage``
     covers). ``detail`` also builds each history's event log and team paths (``crtsim draw``)."""
     timed = clock or _untimed
-    bases, draws, rngs = [], [], []
-    for r in replicates:
-        world, allocation = draw_baseline(scenario, lambda stage: streams(r, stage), timed)
+    bases, draws = chunk_baselines(scenario, replicates, streams, timed), []
+    with timed("timeline"):
+        rngs = stage_streams(streams, replicates, *FAST_TIMELINE)
+    for (world, allocation), rng in zip(bases, rngs):
         with timed("timeline"):
-            rngs.append(streams(r, *FAST_TIMELINE))
-            draws.append(draw_timeline(world, allocation.arm.astype(int), scenario, rngs[-1]))
-        bases.append((world, allocation))
+            draws.append(draw_timeline(world, allocation.arm.astype(int), scenario, rng))
     with timed("timeline"):
         chunk = chunk_timeline(draws, [w for w, _ in bases], scenario, rngs)
     teams = np.cumsum([0] + [w.n_teams for w, _ in bases])
     patients = np.cumsum([0] + [w.patient_team.size for w, _ in bases])
-    out = []
-    for i, r in enumerate(replicates):
-        world, allocation = bases[i]
+    histories = []
+    for i in range(len(bases)):
         with timed("timeline"):
-            history = replicate_history(chunk, slice(teams[i], teams[i + 1]),
-                                        slice(patients[i], patients[i + 1]), draws[i],
-                                        scenario.trial.months, detail=detail)
-        out.append(finish_replicate(scenario, world, allocation, history,
-                                    lambda stage: streams(r, stage), timed))
-    return out
+            histories.append(replicate_history(chunk, slice(teams[i], teams[i + 1]),
+                                               slice(patients[i], patients[i + 1]), draws[i],
+                                               scenario.trial.months, detail=detail))
+    return finish_chunk(scenario, bases, histories, replicates, streams, timed)
