@@ -122,6 +122,6 @@ def arrive(state, member, now: float, log: list, role: str = STAFF) -> None:
     """A mover takes a post (``role``: the manager's post or a staff post), keeping the
     sessions they attended; a new spell begins."""
     member.origin, member.role, member.start, member.moved = MOVER, role, now, True
-    state.members.append(member)
+    state.add(member)
     state.flow["moved_in"] += 1
     log.append(Event(now, "staff_move_in", state.team, -1, state.n))

@@ -124,7 +124,7 @@ class Turnover:
 
 def join(state: TeamState, now: float, log: list, role: str = STAFF) -> None:
     """An untrained newcomer fills a vacant post (the manager's, if that was the one vacant)."""
-    state.members.append(hire(state, role, now))
+    state.add(hire(state, role, now))
     state.flow["joined"] += 1
     log.append(Event(now, "staff_join", state.team, -1, state.n))
 
