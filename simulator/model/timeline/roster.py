@@ -63,13 +63,13 @@ class TeamState:
         self.weights = np.array([c.weight for c in plan.components])
         self.manager_only = tuple(c.audience == MANAGER for c in plan.components)
         self.single = len(self.k) == 1 and not self.manager_only[0]   # today's arithmetic
-        self.members: list[Member] = []
-        self.completed, self.managers, self.baseline = [0] * len(self.k), 0, 0
-        self._groups: dict[tuple, list[Member]] | None = {}
+        c, team = len(self.k), plan.team
+        self.members = [Member(f"{team}-{i}", BASELINE, STAFF, 0.0, c) for i in range(plan.posts)]
+        if self.members:
+            self.members[0].role = MANAGER
+        self.completed, self.managers, self.baseline = [0] * c, min(plan.posts, 1), plan.posts
+        self._groups: dict[tuple, list[Member]] | None = None   # built at the first leaver
         self._cache = {} if shares_cache is None else shares_cache
-        for i in range(plan.posts):
-            self.add(Member(f"{plan.team}-{i}", BASELINE, MANAGER if i == 0 else STAFF, 0.0,
-                            len(self.k)))
         self.hired = plan.posts
         self.spells: list[tuple] = []
         self.posts = plan.posts
@@ -105,11 +105,14 @@ class TeamState:
 
     def _count(self, member: Member, sign: int) -> None:
         manager = member.role == MANAGER
-        self.managers += sign * manager
-        self.baseline += sign * (member.origin == BASELINE)
-        for c, (k, only) in enumerate(zip(self.k, self.manager_only)):
-            if member.attended[c] >= k and (manager or not only):
-                self.completed[c] += sign
+        if manager:
+            self.managers += sign
+        if member.origin == BASELINE:
+            self.baseline += sign
+        if any(member.attended):   # sessions_to_complete ≥ 1: no sessions, nothing completed
+            for c, (k, only) in enumerate(zip(self.k, self.manager_only)):
+                if member.attended[c] >= k and (manager or not only):
+                    self.completed[c] += sign
 
     def groups(self) -> dict[tuple, list[Member]]:
         """Members by (origin, *attended), each group in roster order."""
