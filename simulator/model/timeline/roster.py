@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from simulator.model.components import component_shares, weighted_fidelity
+from simulator.model.components import weighted_fidelity
 
 BASELINE, NEWCOMER, MOVER = 0, 1, 2   # origin of a member: MOVER = arrived from another team
 STAFF, MANAGER = "staff", "manager"
@@ -63,8 +63,8 @@ class TeamState:
         self.weights = np.array([c.weight for c in plan.components])
         self.manager_only = tuple(c.audience == MANAGER for c in plan.components)
         self.single = len(self.k) == 1 and not self.manager_only[0]   # today's arithmetic
-        c, team = len(self.k), plan.team
-        self.members = [Member(f"{team}-{i}", BASELINE, STAFF, 0.0, c) for i in range(plan.posts)]
+        c, prefix = len(self.k), f"{plan.team}-"
+        self.members = [Member(prefix + str(i), BASELINE, STAFF, 0.0, c) for i in range(plan.posts)]
         if self.members:
             self.members[0].role = MANAGER
         self.completed, self.managers, self.baseline = [0] * c, min(plan.posts, 1), plan.posts
@@ -139,12 +139,12 @@ class TeamState:
 
     def current_shares(self) -> tuple[tuple[float, ...], float]:
         """(completion share of each component, fidelity) of the roster now."""
-        audience = tuple(self.managers if only else len(self.members)
-                         for only in self.manager_only)
-        key = (tuple(self.completed), audience)
+        n = len(self.members)
+        audience = tuple(self.managers if only else n for only in self.manager_only)
+        key = (*self.completed, *audience)
         hit = self._cache.get(key)
-        if hit is None:
-            shares = tuple(component_shares(list(key[0]), list(audience)).tolist())
+        if hit is None:   # component_shares' quotients: Python's float division is the same
+            shares = tuple(c / a if a else 0.0 for c, a in zip(self.completed, audience))
             hit = self._cache[key] = (shares, float(weighted_fidelity(np.array(shares),
                                                                       self.weights)))
         return hit
@@ -209,7 +209,10 @@ def session(state: TeamState, p: float, draws, component: int = 0,
         return 0
     k, attended = state.k[component], 0
     binomial = draws.rng.binomial
+    origins = {origin for origin, _ in cells}
     for origin in (BASELINE, NEWCOMER, MOVER):
+        if origin not in origins:   # its cells are empty: nothing drawn
+            continue
         row = [cells.get((origin, c)) for c in range(k)]
         moved = [binomial(len(cell), p) if cell else 0 for cell in row]
         for cell, count in zip(row, moved):
