@@ -59,7 +59,8 @@ class Draws:
 
     One numpy call per block instead of per event; the order of use is fixed by SimPy's
     deterministic event order, so the run stays a function of the Generator's state. ``who``
-    (its own stream) chooses which members of a roster cell attend a session.
+    (its own stream, serving nothing else: the picks module reads its raw words) chooses which
+    members of a roster cell attend a session.
     """
 
     def __init__(self, rng: np.random.Generator, block: int = 512,
