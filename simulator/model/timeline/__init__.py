@@ -36,7 +36,8 @@ def run_timeline(world: World, arm: np.ndarray, scenario: Scenario, *,
     months = scenario.trial.months
     log: list[Event] = []
     plans = team_plans(world, arm, scenario)
-    states = [TeamState(p) for p in plans]
+    cache: dict = {}   # the teams share their components: (completed, audience) -> shares
+    states = [TeamState(p, cache) for p in plans]
     draws = Draws(rng, who=who)
     membership = Membership(world.patient_team, world.n_teams)
     plan = disband_plan(scenario.reconfiguration, world.n_teams, months, rng)

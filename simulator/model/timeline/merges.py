@@ -92,11 +92,10 @@ def pool_staff(b: int, a: int, now: float, svc: Services, log: list) -> None:
     sa, sb = svc.states[a], svc.states[b]
     sb.flow["merged_out"] += sb.n
     sa.flow["merged_in"] += sb.n
-    for m in sb.members:   # a new spell in team a; a's manager stays its manager
+    for m in sb.take_all():   # a new spell in team a; a's manager stays its manager
         sb.close(m, now, "merged")
         m.start, m.moved, m.role = now, True, STAFF
-    sa.members += sb.members
-    sb.members = []
+        sa.add(m)
     sa.posts += sb.posts
     sa.waiting += sb.waiting
     sb.waiting = []

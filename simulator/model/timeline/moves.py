@@ -30,7 +30,7 @@ class SharedTurnover:
     stop and after each change of its roster (the exponential is memoryless)."""
 
     def __init__(self, clocks: list[Turnover], site: np.ndarray, move_share: float, draws, log):
-        self.clocks, self.site, self.share = clocks, np.asarray(site), move_share
+        self.clocks, self.site, self.share = clocks, np.asarray(site).tolist(), move_share
         self.draws, self.log = draws, log
         self.now = 0.0
 
@@ -41,15 +41,16 @@ class SharedTurnover:
 
     def _next(self, due: list[float]) -> tuple[int, float, bool]:
         """(team, month, is a departure) of the earliest pending event of any running team."""
-        best = (-1, math.inf, False)
+        best, month, leaving = -1, math.inf, False
         for j, clock in enumerate(self.clocks):
             if clock.state.ended:
                 continue
-            if due[j] < best[1]:
-                best = (j, due[j], True)
-            if clock.refills and clock.refills[0][0] < best[1]:
-                best = (j, clock.refills[0][0], False)
-        return best
+            if due[j] < month:
+                best, month, leaving = j, due[j], True
+            refills = clock.refills
+            if refills and refills[0][0] < month:
+                best, month, leaving = j, refills[0][0], False
+        return best, month, leaving
 
     def advance(self, until: float) -> None:
         if until <= self.now:
@@ -104,8 +105,9 @@ class SharedTurnover:
 
     def _destination(self, j: int) -> int:
         """Another running team of j's site, one with a vacant post if any; -1 if none."""
+        site = self.site[j]
         others = [m for m, c in enumerate(self.clocks)
-                  if m != j and not c.state.ended and self.site[m] == self.site[j]]
+                  if m != j and not c.state.ended and self.site[m] == site]
         vacant = [m for m in others if self.clocks[m].refills]
         pool = vacant or others
         return pool[int(self.draws.uniform() * len(pool))] if pool else -1
@@ -122,6 +124,6 @@ def arrive(state, member, now: float, log: list, role: str = STAFF) -> None:
     """A mover takes a post (``role``: the manager's post or a staff post), keeping the
     sessions they attended; a new spell begins."""
     member.origin, member.role, member.start, member.moved = MOVER, role, now, True
-    state.members.append(member)
+    state.add(member)
     state.flow["moved_in"] += 1
     log.append(Event(now, "staff_move_in", state.team, -1, state.n))

@@ -10,6 +10,7 @@ exactly these staff into the team's score (Slade et al. 2015).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 
@@ -66,5 +67,6 @@ def staff_spells(states, months: float) -> StaffSpells:
         role=np.array(cols[2], dtype=str), origin=np.array(cols[3], dtype=np.int64),
         start=np.array(cols[4], dtype=float), end=np.array(cols[5], dtype=float),
         why_ended=np.array(cols[6], dtype=str),
-        attended=np.array(cols[7], dtype=np.int64).reshape(len(rows), c),
+        attended=np.fromiter(chain.from_iterable(cols[7]), np.int64, len(rows) * c
+                             ).reshape(len(rows), c),
         moved=np.array(cols[8], dtype=bool))

@@ -18,6 +18,7 @@ from scipy.special import expit, logit
 from simulator.scenario.schema import Scenario
 from simulator.model.world import World
 from simulator.model.timeline.events import Event
+from simulator.model.timeline.picks import Picks
 from simulator.model.timeline.roster import (BASELINE, MANAGER, MOVER, NEWCOMER, STAFF, Member,
                                              TeamState, hire, leave, session)
 
@@ -58,13 +59,18 @@ class Draws:
 
     One numpy call per block instead of per event; the order of use is fixed by SimPy's
     deterministic event order, so the run stays a function of the Generator's state. ``who``
-    (its own stream) chooses which members of a roster cell attend a session.
+    (its own stream, serving nothing else: the picks module reads its raw words) chooses which
+    members of a roster cell attend a session.
     """
 
     def __init__(self, rng: np.random.Generator, block: int = 512,
                  who: np.random.Generator | None = None):
         self.rng, self.block = rng, block
         self.who = who if who is not None else rng.spawn(1)[0]   # spawning draws nothing
+        if isinstance(self.who.bit_generator, np.random.PCG64):
+            self._choice = Picks(self.who).choice   # numpy's choice, exactly (picks module)
+        else:
+            self._choice = lambda n, k: self.who.choice(n, k, replace=False).tolist()
         self._exp: list[float] = []
         self._unif: list[float] = []
 
@@ -82,7 +88,7 @@ class Draws:
         """``count`` members of ``cell`` chosen uniformly without replacement."""
         if count == 0 or count == len(cell):
             return cell if count else []
-        return [cell[i] for i in self.who.choice(len(cell), count, replace=False).tolist()]
+        return [cell[i] for i in self._choice(len(cell), count)]
 
 
 class Turnover:
@@ -124,7 +130,7 @@ class Turnover:
 
 def join(state: TeamState, now: float, log: list, role: str = STAFF) -> None:
     """An untrained newcomer fills a vacant post (the manager's, if that was the one vacant)."""
-    state.members.append(hire(state, role, now))
+    state.add(hire(state, role, now))
     state.flow["joined"] += 1
     log.append(Event(now, "staff_join", state.team, -1, state.n))
 
@@ -187,31 +193,31 @@ def component_schedule(scenario: Scenario) -> tuple[tuple[float, int, bool], ...
     return tuple(sorted(items, key=lambda item: (item[0], item[1])))
 
 
-def component_plans(scenario: Scenario, leadership: float) -> tuple[ComponentPlan, ...]:
+def component_plans(scenario: Scenario, leadership: np.ndarray) -> list[tuple[ComponentPlan, ...]]:
+    """The components as each team meets them (``leadership``: (K,) L_j). Each team's
+    attendance is element j of one array evaluation (elementwise, so the same as team j's alone)."""
     iv = scenario.intervention
-    return tuple(ComponentPlan(c.name, float(attendance_probability(
-        c.attendance, iv.leadership_on_attendance, np.array([leadership]))[0]),
-        c.sessions_to_complete, c.audience, c.weight, min(c.session_months, default=0.0))
-        for c in iv.strategies)
+    strategies = iv.strategies
+    p = [attendance_probability(c.attendance, iv.leadership_on_attendance, leadership).tolist()
+         for c in strategies]   # (components, K)
+    first = [min(c.session_months, default=0.0) for c in strategies]
+    return [tuple(ComponentPlan(c.name, p[i][j], c.sessions_to_complete, c.audience, c.weight,
+                                first[i]) for i, c in enumerate(strategies))
+            for j in range(len(leadership))]
 
 
 def team_plans(world: World, arm: np.ndarray, scenario: Scenario) -> list[TeamPlan]:
-    iv, st = scenario.intervention, scenario.staff_turnover
+    """Each team's plan; the first component's attendance is exactly ``TeamPlan.attendance``."""
+    st = scenario.staff_turnover
     sessions, schedule = session_schedule(scenario), component_schedule(scenario)
-    first = iv.strategies[0]
-    p = attendance_probability(first.attendance, iv.leadership_on_attendance, world.leadership)
+    components = component_plans(scenario, np.asarray(world.leadership))
+    p = [c[0].attendance for c in components]
     rate = st.annual_rate * np.exp(np.clip(st.leadership_on_turnover * world.leadership, -700, 700)) / 12
-    return [TeamPlan(j, int(world.staff[j]), float(rate[j]), st.vacancy_months, float(p[j]),
-                     first.sessions_to_complete, sessions if arm[j] == 1 else (),
-                     _team_components(scenario, world.leadership[j], float(p[j])),
+    return [TeamPlan(j, int(world.staff[j]), float(rate[j]), st.vacancy_months, p[j],
+                     components[j][0].to_complete,
+                     sessions if arm[j] == 1 else (), components[j],
                      schedule if arm[j] == 1 else ())
             for j in range(world.n_teams)]
-
-
-def _team_components(scenario: Scenario, leadership: float, p_first: float):
-    """The components for one team; the first's attendance is exactly ``TeamPlan.attendance``."""
-    plans = component_plans(scenario, leadership)
-    return (ComponentPlan(**{**plans[0].__dict__, "attendance": p_first}),) + plans[1:]
 
 
 def attendance_probability(level: float, log_odds_per_sd: float, leadership: np.ndarray) -> np.ndarray:
