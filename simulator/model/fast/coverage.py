@@ -16,7 +16,6 @@ from pydantic import BaseModel
 from simulator.scenario.schema import Scenario
 
 ANY: Callable[[Any], bool] = lambda value: True   # noqa: E731
-SCORE_BASED = {"implementation_split", "cace_iv", "participation_high_low"}
 
 # Dotted key -> which of its values the fast engine simulates.
 COVERED: dict[str, Callable[[Any], bool]] = {
@@ -30,7 +29,11 @@ COVERED: dict[str, Callable[[Any], bool]] = {
     **{f"intervention.{k}": ANY for k in (
         "effect_at_full_implementation", "dose_response", "dose_threshold", "attendance",
         "leadership_on_attendance", "session_months", "sessions_to_train",
-        "refresher_every_months", "measurement_noise_sd", "effect_lag_months")},
+        "refresher_every_months", "measurement_noise_sd", "effect_lag_months",
+        "components", "refresher_for", "participation_weights", "dose_weights")},
+    # the staff outcome of the stayers (``model/fast/staff.py``: the staff records)
+    **{f"staff_outcome.{k}": ANY for k in (
+        "name", "mean", "sd", "icc", "autocorrelation", "effect_at_full_dose", "estimators")},
     **{f"staff_turnover.{k}": ANY for k in (
         "annual_rate", "vacancy_months", "leadership_on_turnover")},
     **{f"reconfiguration.{k}": ANY for k in (
@@ -42,11 +45,9 @@ COVERED: dict[str, Callable[[Any], bool]] = {
         "method", "strata", "balance_on", "constrained_fraction", "max_enumerate",
         "minimisation_probability", "balance_metric")},
     **{f"analysis.{k}": ANY for k in (
-        "alpha", "adjust_for", "df_method", "gee_correction", "permutations", "cluster")},
-    # the participation score pools the stayers' ratings: it needs staff records (SimPy)
-    "analysis.estimators": lambda names: not set(names) & SCORE_BASED,
-    "analysis.variants": lambda variants: all(v.estimator not in SCORE_BASED
-                                              for v in variants.values()),
+        "alpha", "adjust_for", "df_method", "gee_correction", "permutations", "cluster",
+        # score-based ones too: the participation score pools the stayers' staff records
+        "estimators", "variants")},
     **{k: ANY for k in ("name", "description", "seed", "replicates", "sweep")},
 }
 

@@ -32,6 +32,7 @@ class Spells:
     end: np.ndarray       # (S,) float months
     left: np.ndarray      # (S,) bool
     baseline: np.ndarray  # (S,) bool: the post's holder at month 0
+    post: np.ndarray      # (S,) int, the post (the chunk's index; a team's first is its manager's)
 
 
 @dataclass(frozen=True)
@@ -96,13 +97,13 @@ def spells_of(leave: np.ndarray, join: np.ndarray, until: np.ndarray, team: np.n
     first[:, 0] = True
     rows = np.broadcast_to(np.arange(until.size)[:, None], start.shape)[held]
     return Spells(team[rows], start[held], np.minimum(leave, until[:, None])[held],
-                  (leave < until[:, None])[held], first[held]), post[rows]
+                  (leave < until[:, None])[held], first[held], post[rows]), post[rows]
 
 
-def _stayers(team: np.ndarray, until: np.ndarray) -> Spells:
+def _stayers(team: np.ndarray, until: np.ndarray, post: np.ndarray) -> Spells:
     """Posts whose baseline holder stays to the team's end: one spell each."""
     return Spells(team, np.zeros(team.size), until, np.zeros(team.size, bool),
-                  np.ones(team.size, bool))
+                  np.ones(team.size, bool), post)
 
 
 def chunk_spells(posts: list[Posts], offsets: np.ndarray, vacancy_months: float,
@@ -115,7 +116,7 @@ def chunk_spells(posts: list[Posts], offsets: np.ndarray, vacancy_months: float,
     until = np.concatenate([p.until for p in posts])
     width = max(p.tenure.shape[1] for p in posts)
     if width == 0:
-        return _stayers(team, until)
+        return _stayers(team, until, np.arange(team.size))
     pad = lambda a, fill: np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=fill)  # noqa: E731
     tenure = np.concatenate([pad(p.tenure, np.inf) for p in posts])
     rate = np.concatenate([p.rate for p in posts])
@@ -134,7 +135,7 @@ def chunk_spells(posts: list[Posts], offsets: np.ndarray, vacancy_months: float,
         stay = stay[~np.isin(np.searchsorted(rows, stay, side="right") - 1, short)]
         keep = ~np.isin(np.searchsorted(rows, post, side="right") - 1, short)
         moved, post = Spells(*(getattr(moved, f)[keep] for f in FIELDS)), post[keep]
-    parts, order = [_stayers(team[stay], until[stay]), moved], [stay, post]
+    parts, order = [_stayers(team[stay], until[stay], stay), moved], [stay, post]
     if short.size:
         for i in short.tolist():
             spells, posts_of = _redraw(posts[i], vacancy_months, rngs[i], offsets[i], rows[i])
@@ -154,4 +155,4 @@ def _redraw(p: Posts, vacancy_months: float, rng: np.random.Generator, offset: i
                      first_post + np.arange(p.team.size))
 
 
-FIELDS = ("team", "start", "end", "left", "baseline")
+FIELDS = ("team", "start", "end", "left", "baseline", "post")

@@ -15,8 +15,9 @@ import numpy as np
 from simulator.model.fast.paths import Paths, build_paths, team_events
 from simulator.model.fast.posts import Posts, Spells, chunk_spells, first_block
 from simulator.model.fast.reconfiguration import Reconfigured, reconfigure
-from simulator.model.fast.training import Training, attendance_draws, train
-from simulator.model.timeline.staffing import attendance_probability, session_schedule
+from simulator.model.fast.staff import ChunkStaff, chunk_staff, manager_spells
+from simulator.model.fast.training import (Schedule, Training, attendance_draws, schedule_of,
+                                           team_attendance, train)
 from simulator.model.world import World
 from simulator.scenario.schema import Scenario
 
@@ -27,41 +28,43 @@ class Draws:
 
     reconfigured: Reconfigured
     posts: Posts
-    sessions: np.ndarray     # (M,) session months
+    schedule: Schedule       # every component's sessions, (M,)
     team_end: np.ndarray     # (K,) disbanding month, else follow-up
     taught: np.ndarray       # (K,) bool: an intervention team (holds the sessions)
-    attendance: np.ndarray   # (K,) p_j
+    attendance: np.ndarray   # (K, C) p_jc
 
 
 def draw_timeline(world: World, arm: np.ndarray, scenario: Scenario,
                   rng: np.random.Generator) -> Draws:
-    iv, st, months = scenario.intervention, scenario.staff_turnover, scenario.trial.months
+    st, months = scenario.staff_turnover, scenario.trial.months
     reconfigured = reconfigure(world.site, arm, world.patient_team, scenario, rng)
     gone = reconfigured.disband_month
     team_end = np.where(np.isnan(gone), months, gone)
     rate = st.annual_rate * np.exp(np.clip(st.leadership_on_turnover * world.leadership,
                                            -700, 700)) / 12
     posts = first_block(world.staff, rate, st.vacancy_months, team_end, rng)
-    sessions = np.array(session_schedule(scenario), dtype=float)
-    p = attendance_probability(iv.attendance, iv.leadership_on_attendance, world.leadership)
-    return Draws(reconfigured, posts, sessions, team_end, arm == 1, np.asarray(p, dtype=float))
+    return Draws(reconfigured, posts, schedule_of(scenario), team_end, arm == 1,
+                 team_attendance(scenario, world.leadership))
 
 
-def _spells_and_training(draws: list[Draws], teams: np.ndarray, scenario: Scenario,
-                         rngs: list[np.random.Generator]) -> tuple[Spells, Training]:
-    """The chunk's spells, then each replicate's attendance uniforms, then training."""
+def _spells_and_training(draws: list[Draws], teams: np.ndarray, posts: np.ndarray,
+                         scenario: Scenario, rngs: list[np.random.Generator]
+                         ) -> tuple[Spells, np.ndarray, Training]:
+    """The chunk's spells, which hold a manager post, then each replicate's attendance
+    uniforms, then training."""
     spells = chunk_spells([d.posts for d in draws], teams, scenario.staff_turnover.vacancy_months,
                           rngs)
     taught = np.concatenate([d.taught for d in draws])
-    sessions = draws[0].sessions
+    schedule = draws[0].schedule
     replicate = np.searchsorted(teams, spells.team, side="right") - 1
     counts = np.bincount(replicate[taught[spells.team]], minlength=len(draws))
-    uniforms = np.concatenate([attendance_draws(int(counts[i]), sessions.size, rngs[i])
+    uniforms = np.concatenate([attendance_draws(int(counts[i]), schedule.month.size, rngs[i])
                                for i in range(len(draws))])
-    training = train(spells, sessions, taught, np.concatenate([d.attendance for d in draws]),
-                     scenario.intervention.sessions_to_train,
+    manager = manager_spells(spells, posts)
+    training = train(spells, manager, schedule, taught,
+                     np.concatenate([d.attendance for d in draws]),
                      np.concatenate([d.team_end for d in draws]), uniforms)
-    return spells, training
+    return spells, manager, training
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ class ChunkTimeline:
     baseline_in_post: np.ndarray  # (G,) baseline holders still in post at follow-up
     remaining: np.ndarray         # (G,) holders in post at the team's end
     attended: np.ndarray          # (G, M) staff attending each session
+    staff: ChunkStaff             # every spell, for each replicate's staff records
 
 
 def _exposure(paths: Paths, own: np.ndarray, moves: np.ndarray, months: float,
@@ -111,6 +115,16 @@ def _global_moves(draws: list[Draws], teams: np.ndarray, patients: np.ndarray) -
     return np.concatenate(out)
 
 
+def _sessions_held(draws: list[Draws]) -> tuple[np.ndarray, np.ndarray]:
+    """(team, month) of every session an intervention team of the chunk holds (before its end)."""
+    months = draws[0].schedule.month
+    team_end = np.concatenate([d.team_end for d in draws])
+    taught = np.concatenate([d.taught for d in draws])
+    held = taught[:, None] & (months[None, :] < team_end[:, None])
+    team, s = np.nonzero(held)
+    return team, months[s]
+
+
 def chunk_timeline(draws: list[Draws], worlds: list[World], scenario: Scenario,
                    rngs: list[np.random.Generator]) -> ChunkTimeline:
     """``rngs``: each replicate's timeline stream, as ``draw_timeline`` left it."""
@@ -118,24 +132,24 @@ def chunk_timeline(draws: list[Draws], worlds: list[World], scenario: Scenario,
     teams = np.cumsum([0] + [w.n_teams for w in worlds])
     patients = np.cumsum([0] + [w.patient_team.size for w in worlds])
     cat = np.concatenate
-    spells, training = _spells_and_training(draws, teams, scenario, rngs)
-    spell_team, start, end, left = spells.team, spells.start, spells.end, spells.left
-    trained_at = training.trained_at
-    gone = cat([d.reconfigured.disband_month for d in draws])
     posts = cat([w.staff for w in worlds]).astype(np.int64)
-    events, d_post, d_trained = team_events(spell_team, start, end, left, trained_at, gone)
-    paths = build_paths(events, d_post, d_trained, posts)
+    spells, manager, training = _spells_and_training(draws, teams, posts, scenario, rngs)
+    gone = cat([d.reconfigured.disband_month for d in draws])
+    events, delta = team_events(spells.team, spells.start, spells.end, spells.left, manager,
+                                training.completed_at, gone, _sessions_held(draws))
+    paths = build_paths(events, delta, posts, draws[0].schedule)
     own = cat([w.patient_team + teams[i] for i, w in enumerate(worlds)])
     moves = _global_moves(draws, teams, patients)
     g = posts.size
-    count = lambda mask: np.bincount(spell_team[mask], minlength=g)  # noqa: E731
-    baseline = spells.baseline
+    count = lambda mask: np.bincount(spells.team[mask], minlength=g)  # noqa: E731
     running = np.isnan(gone)
     return ChunkTimeline(
         paths=paths, posts=posts,
         exposure=_exposure(paths, own, moves, months, scenario.intervention.effect_lag_months),
         team_dose=paths.integral(np.arange(g), np.full(g, months)) / months,
         fidelity_at_followup=paths.at_end(paths.fidelity),
-        departures=count(left), joined=count(start > 0),
-        baseline_in_post=np.where(running, count(baseline & ~left), 0),
-        remaining=count(~left), attended=training.attended)
+        departures=count(spells.left), joined=count(spells.start > 0),
+        baseline_in_post=np.where(running, count(spells.baseline & ~spells.left), 0),
+        remaining=count(~spells.left), attended=training.attended,
+        staff=chunk_staff(spells, training, posts, gone,
+                          np.repeat(teams[:-1], np.diff(teams))))
