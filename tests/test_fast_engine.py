@@ -34,10 +34,15 @@ DYNAMIC = {
 }
 
 
-# Every process of issue 13 too: components (one for the manager post), refreshers for
-# newcomers only, rating weights, a staff outcome and the score-based analyses.
+# Every process of issues 13 and 14 too: components (one for the manager post), refreshers for
+# newcomers only, rating weights, a staff outcome and the score-based analyses; merges at random
+# and on schedule, across arms (one leave rate for every team: merges need it).
 DYNAMIC_COMPONENTS = {
     **DYNAMIC, "name": "fast_components",
+    "staff_turnover": {"annual_rate": 0.6, "vacancy_months": 1.5},
+    "reconfiguration": {"disband_rate_per_team_year": 0.2, "scheduled": [{"month": 5, "teams": 1}],
+                        "merges": {"rate_per_team_year": 0.4, "within": "site",
+                                   "scheduled": [{"month": 3, "pairs": 1}]}},
     "intervention": {"refresher_every_months": 3, "refresher_for": "newcomers",
                      "leadership_on_attendance": 0.5,
                      "participation_weights": {"coaching": 2.0}, "components": [
@@ -154,9 +159,20 @@ def test_keys_outside_the_whitelist_fall_back_to_simpy(monkeypatch):
 
 
 def test_engine_fast_on_a_scenario_it_does_not_cover_is_a_usage_error(capsys):
-    assert main(["run", str(SCENARIOS / "merges.yaml"), "--engine", "fast", "--replicates", "2"]) == 2
+    assert main(["run", str(SCENARIOS / "staff_moves.yaml"), "--engine", "fast",
+                 "--replicates", "2"]) == 2
     err = capsys.readouterr().err
-    assert "does not cover reconfiguration.merges" in err and "Traceback" not in err
+    assert "does not cover staff_turnover.move_share" in err and "Traceback" not in err
+
+
+def test_merges_with_leave_rates_that_differ_by_team_fall_back():
+    """A merged team's posts take the receiving team's leave rate: the fast engine's posts keep
+    their own, the same only when every team has one rate."""
+    merges = {"name": "m", "reconfiguration": {"merges": {"rate_per_team_year": 0.2}}}
+    assert uncovered(parse_scenario(merges)) == []
+    differ = parse_scenario({**merges, "staff_turnover": {"leadership_on_turnover": -0.5}})
+    assert uncovered(differ) == [
+        "reconfiguration.merges with staff_turnover.leadership_on_turnover"]
 
 
 def test_draw_shows_runs_replicate_and_run_json_names_the_engine(tmp_path, write_yaml, capsys):

@@ -36,15 +36,31 @@ AGREEMENT_CASES = [
     ("turnover_refreshers.yaml", 6), ("turnover_refreshers.yaml", 11),   # 11: newcomers only
     ("implementation_analysis.yaml", 1),                   # median split and CACE on the score
     ("implementation_measurement.yaml", 3),                # coaching dominates, threshold; staff outcome
-    ("implementation_measurement.yaml", 4)]                # the manager's reflection dominates
-# Not covered yet (merges, staff moves, priors, secondary and binary outcomes): auto must
-# choose SimPy for these.
-FALLBACK_CASES = ["merges.yaml", "staff_moves.yaml", "refocus_assurance.yaml",
-                  "refocus_outcomes.yaml", "binary_outcome.yaml"]
+    ("implementation_measurement.yaml", 4),                # the manager's reflection dominates
+    ("merges.yaml", 4), ("merges.yaml", 11),               # 2 per arm; 5 pairs across arms, final
+    ("refocus_merging", 0)]                                # merges with turnover and components
+# Not covered yet (staff moves, priors, secondary and binary outcomes): auto must choose SimPy
+# for these.
+FALLBACK_CASES = ["staff_moves.yaml", "refocus_assurance.yaml", "refocus_outcomes.yaml",
+                  "binary_outcome.yaml"]
+# REFOCUS's six strategies with teams merging at random and on schedule, across arms, a team
+# disbanding, the staff outcome and the median split: every process a merge touches at once.
+REFOCUS_MERGING = {
+    "refocus_merging": lambda: load_scenario(SCENARIOS / "refocus.yaml").model_copy(update={
+        "reconfiguration": parse_scenario({"name": "m", "reconfiguration": {
+            "scheduled": [{"month": 4, "teams": 1}],
+            "merges": {"rate_per_team_year": 0.3, "within": "site",
+                       "scheduled": [{"month": 6, "pairs": 2}]}}}).reconfiguration,
+        "staff_outcome": parse_scenario({"name": "m", "staff_outcome": {
+            "effect_at_full_dose": 0.4}}).staff_outcome,
+        "analysis": parse_scenario({"name": "m", "analysis": {
+            "estimators": ["mixed_ancova", "implementation_split"]}}).analysis})}
 
 
 def _scenario(name: str, point: int):
-    return design_points(load_scenario(SCENARIOS / name))[point].scenario
+    scenario = REFOCUS_MERGING[name]() if name in REFOCUS_MERGING else \
+        load_scenario(SCENARIOS / name)
+    return design_points(scenario)[point].scenario
 
 
 def _arm_mean(values: np.ndarray, in_arm: np.ndarray) -> float:
@@ -52,9 +68,10 @@ def _arm_mean(values: np.ndarray, in_arm: np.ndarray) -> float:
 
 
 def _timeline_statistics(rep) -> dict[str, float]:
-    """Fidelity at follow-up and mean exposure per arm, staff departures, teams disbanded,
-    patients analysed, true ITT; with staff records, the participation score per arm and
-    the intervention teams without one."""
+    """Fidelity at follow-up and mean exposure per arm, staff departures, teams disbanded and
+    merged, patients analysed, true ITT, contamination, the variance of the final cluster
+    sizes; with staff records, the participation score per arm, the intervention teams without
+    one, the spells by how they ended, moved spells, stayers and the managers' completions."""
     h, arm = rep.history, rep.arm.astype(int)
     patient_arm = arm[rep.world.patient_team]
     row = {"fidelity_int": rep.diagnostics["mean_fidelity_int"],
@@ -64,12 +81,20 @@ def _timeline_statistics(rep) -> dict[str, float]:
            "staff_departures": float(h.staff_departures.sum()),
            "teams_disbanded": rep.diagnostics["teams_disbanded"],
            "patients_analysed": rep.diagnostics["patients_analysed"],
-           "true_itt": rep.outcomes.true_itt}
+           "true_itt": rep.outcomes.true_itt,
+           **{k: rep.diagnostics[k] for k in ("teams_merged", "final_cluster_size_var",
+                                               "contamination")}}
     if h.staff is not None:
         score = rep.trial.participation
         row["score_int"] = _arm_mean(score, (arm == 1) & ~np.isnan(score))
         row["score_ctl"] = _arm_mean(score, arm == 0)
         row["teams_without_score"] = rep.diagnostics["teams_without_score"]
+        staff = h.staff
+        row.update({f"spells {why}": float(np.count_nonzero(staff.why_ended == why))
+                    for why in ("left", "merged", "disbanded", "followup")})
+        row.update({"spells moved": float(staff.moved.sum()),
+                    "stayers": float(staff.stayer.sum()),
+                    "managers completing": float(staff.completed[staff.role == "manager"].sum())})
     return row
 
 

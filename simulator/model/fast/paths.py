@@ -23,6 +23,7 @@ import numpy as np
 from simulator.model.components import component_shares, weighted_fidelity
 
 START, LEAVE, JOIN, TRAIN, DISBAND, SESSION = 0, 1, 2, 3, 4, 5   # order at equal months
+POOLED_OUT, POOLED_IN = 6, 7   # a holder leaves with a merge, arrives with one (not logged)
 POST, MANAGER_POST = 0, 1   # columns of the event deltas before the components' (2 + c)
 
 
@@ -61,31 +62,39 @@ class Paths:
         return values[np.arange(self.last.size), self.last]
 
 
-def team_events(team: np.ndarray, start: np.ndarray, end: np.ndarray, left: np.ndarray,
+def team_events(team: np.ndarray, start: np.ndarray, end: np.ndarray, ends: np.ndarray,
                 manager: np.ndarray, completed_at: np.ndarray, disband_month: np.ndarray,
-                sessions: tuple[np.ndarray, np.ndarray]) -> tuple[TeamEvents, np.ndarray]:
-    """The events of spells (S,) (``manager``: holds the manager post; ``completed_at`` (S, C))
-    and of the chunk's G teams, with (E, 2 + C) changes of staff in post, of the manager post's
-    holders and of each component's completed staff in post. ``sessions`` (team, month) of
-    every session held change nothing, but cut the path where the SimPy engine records it, so
-    the integrals add the same segments in the same order (exact agreement)."""
+                sessions: tuple[np.ndarray, np.ndarray],
+                merges: tuple[np.ndarray, np.ndarray] | None = None
+                ) -> tuple[TeamEvents, np.ndarray]:
+    """The events of pieces (P,) of spells (``merges.Pieces``: ``ends`` before their team
+    does, by leaving or a merge; ``manager``: hold the manager post; ``completed_at`` (P, C) of
+    their holder) and of the chunk's G teams, with (E, 2 + C) changes of staff in post, of the
+    manager post's holders and of each component's completed staff in post (a piece that
+    begins with a merge brings its holder's completions). ``sessions`` (team, month) of every
+    session held change nothing, but cut the path where the SimPy engine records it, so the
+    integrals add the same segments in the same order (exact agreement). ``merges`` (P,) bool
+    (began with a merge, ended with one) mark those starts and ends ``POOLED_IN`` / ``OUT``."""
     g, n_c = disband_month.size, completed_at.shape[1]
     joins, gone = start > 0, ~np.isnan(disband_month)
-    done = completed_at < end[:, None]                    # (S, C) completed while in post
-    spell, comp = np.nonzero(done)
-    teams = np.concatenate([np.arange(g), team[joins], team[spell], team[left],
+    done = completed_at < end[:, None]                    # (P, C) completed while in post
+    during = done & (completed_at >= start[:, None])
+    spell, comp = np.nonzero(during)
+    teams = np.concatenate([np.arange(g), team[joins], team[spell], team[ends],
                             np.flatnonzero(gone), sessions[0]])
-    month = np.concatenate([np.zeros(g), start[joins], completed_at[spell, comp], end[left],
+    month = np.concatenate([np.zeros(g), start[joins], completed_at[spell, comp], end[ends],
                             disband_month[gone], sessions[1]])
-    kind = np.concatenate([np.full(g, START), np.full(joins.sum(), JOIN),
-                           np.full(spell.size, TRAIN), np.full(left.sum(), LEAVE),
+    moved, merged = merges if merges is not None else (np.zeros(team.size, bool),) * 2
+    kind = np.concatenate([np.full(g, START), np.where(moved[joins], POOLED_IN, JOIN),
+                           np.full(spell.size, TRAIN), np.where(merged[ends], POOLED_OUT, LEAVE),
                            np.full(gone.sum(), DISBAND), np.full(sessions[0].size, SESSION)])
     delta = np.zeros((teams.size, 2 + n_c))
-    at = np.cumsum([0, g, joins.sum(), spell.size, left.sum()])
+    at = np.cumsum([0, g, joins.sum(), spell.size, ends.sum()])
     delta[at[1]:at[2], POST], delta[at[1]:at[2], MANAGER_POST] = 1.0, manager[joins]
+    delta[at[1]:at[2], 2:] = done[joins] & ~during[joins]   # brought by a merge
     delta[at[2] + np.arange(spell.size), 2 + comp] = 1.0
-    delta[at[3]:at[4], POST], delta[at[3]:at[4], MANAGER_POST] = -1.0, -1.0 * manager[left]
-    delta[at[3]:at[4], 2:] = -1.0 * done[left]
+    delta[at[3]:at[4], POST], delta[at[3]:at[4], MANAGER_POST] = -1.0, -1.0 * manager[ends]
+    delta[at[3]:at[4], 2:] = -1.0 * done[ends]
     return TeamEvents(teams, month, kind), delta
 
 

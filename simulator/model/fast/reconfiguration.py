@@ -1,8 +1,10 @@
-"""Disbanding and patient transfers for one replicate, before the staffing is simulated.
+"""Disbanding, merges and patient transfers for one replicate, before the staffing is simulated.
 
-Which teams disband, when, and where their patients go depends only on the plan, the sites and
-arms, never on the rosters, so the fast engine settles it first and then simulates each team's
-staff up to its disbanding. The rules and the draws are the SimPy engine's
+Which teams disband or merge, when, and where their patients go depends only on the plans, the
+sites and arms, never on the rosters, so the fast engine settles it first and then simulates
+each team's staff up to its disbanding (a merged team's posts carry on in the team it merged
+into: ``merges`` module). Merges are the SimPy engine's (``timeline.merges``: ``merge_plan``,
+``choose_pair``; at equal months a disbanding comes first). The rules and the draws are the SimPy engine's
 (``timeline.reconfiguration``: ``disband_plan``; ``choose_scheduled`` and ``move_patients``,
 here on integer site codes and without a loop over patients; tests/test_fast_engine.py checks
 that both give the same teams and moves from the same generator).
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulator.model.timeline.events import Event
+from simulator.model.timeline.merges import Services, choose_pair, merge_plan
 from simulator.model.timeline.reconfiguration import Membership, disband_plan
 from simulator.scenario.schema import Scenario
 
@@ -22,13 +25,18 @@ from simulator.scenario.schema import Scenario
 class Reconfigured:
     disband_month: np.ndarray   # (K,) nan if the team ran to follow-up
     membership: Membership      # final team, lost month and every move of each patient
-    order: tuple = ()           # (month, team) of each disbanding, in time order
+    order: tuple = ()           # (month, team, into or -1) of each disbanding or merge
+    merge_month: np.ndarray | None = None   # (K,) nan if the team did not merge into another
+    merged_into: np.ndarray | None = None   # (K,) the team it merged into, -1 if none
 
     @property
     def events(self) -> list[Event]:
-        """Disband, transfer and lost events in time order (built only when asked for)."""
+        """Disband, merge, transfer and lost events in time order (built only when asked for)."""
         log, moves = [], self.membership.moves
-        for month, team in self.order:
+        for month, team, into in self.order:
+            if into >= 0:
+                log.append(Event(month, "merge", team, -1, into))
+                continue
             log.append(Event(month, "disband", team, -1, -1))
             log += [Event(m, "transfer", t, i, j) if j >= 0 else Event(m, "lost", t, i, -1)
                     for m, i, t, j in moves if t == team and m == month]
@@ -64,27 +72,61 @@ def transfer_patients(team: int, now: float, site: np.ndarray, membership: Membe
     membership.moves += [(now, i, team, j) for i, j in zip(patients.tolist(), to.tolist())]
 
 
+def _merge(item, svc: Services, busy: dict, rng: np.random.Generator) -> tuple[int, int] | None:
+    """``timeline.merges.merging`` for one planned merge: (absorbed, receiving) or None; the
+    absorbed team's current patients continue in the receiving team."""
+    month, team, where, arm_pick, event = item
+    taken = busy.setdefault(event, set()) if event >= 0 else set()
+    pair = choose_pair(team, where, arm_pick, svc, rng, taken)
+    if pair is None:
+        return None
+    b, a = pair
+    taken.update(pair)
+    m = svc.membership
+    m.active[b] = False
+    for i in np.flatnonzero(m.current == b).tolist():
+        m.current[i] = a
+        m.moves.append((month, i, b, a))
+    return pair
+
+
+def _plans(spec, k: int, months: float, rng: np.random.Generator) -> list[tuple]:
+    """(month, is a merge, item) of the disbanding and merge plans, in time order (disbanding
+    first at equal months), drawn as the SimPy engine draws them (disbanding, then merges)."""
+    disband = [(item[0], 0, n, item) for n, item in enumerate(disband_plan(spec, k, months, rng))]
+    merge = [(item[0], 1, n, item) for n, item in enumerate(merge_plan(spec.merges, k, months, rng))]
+    return [(m, kind, item) for m, kind, _, item in sorted(disband + merge, key=lambda e: e[:3])]
+
+
 def reconfigure(site: np.ndarray, arm: np.ndarray, patient_team: np.ndarray,
                 scenario: Scenario, rng: np.random.Generator) -> Reconfigured:
-    """Disband teams as planned (at random, or on schedule), moving their current patients."""
+    """Disband and merge teams as planned (at random, or on schedule), moving their patients."""
     spec, months, k = scenario.reconfiguration, scenario.trial.months, site.size
     membership = Membership(patient_team, k)
-    disbanded = np.full(k, np.nan)
-    order = []
-    plan = disband_plan(spec, k, months, rng)
+    disbanded, merged_at, into = np.full(k, np.nan), np.full(k, np.nan), np.full(k, -1)
+    order, busy = [], {}
+    svc = Services(None, None, None, None, membership, site, np.asarray(arm), spec.merges.within)
+    plans = _plans(spec, k, months, rng)
     codes = {name: c for c, name in enumerate(dict.fromkeys(site.tolist()))}
-    code = np.array([codes[name] for name in site.tolist()]) if plan else None
-    for month, team, where in plan:
+    code = np.array([codes[name] for name in site.tolist()]) if plans else None
+    for month, is_merge, item in plans:
         if month >= months:   # not before follow-up: the SimPy run stops at follow-up
             continue
+        if is_merge:
+            pair = _merge(item, svc, busy, rng)
+            if pair is not None:
+                merged_at[pair[0]], into[pair[0]] = month, pair[1]
+                order.append((month, pair[0], pair[1]))
+            continue
+        team = item[1]
         if team < 0:
-            wanted = -1 if where is None else codes.get(where, k + 1)
+            wanted = -1 if item[2] is None else codes.get(item[2], k + 1)
             team = choose_team(code, arm, membership.active, rng, wanted)
         if team < 0 or not membership.active[team]:
             continue
         membership.active[team] = False
         disbanded[team] = month
-        order.append((month, team))
+        order.append((month, team, -1))
         transfer_patients(team, month, code, membership, spec.patient_transfer_probability,
                           rng=rng)
-    return Reconfigured(disbanded, membership, tuple(order))
+    return Reconfigured(disbanded, membership, tuple(order), merged_at, into)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simulator.model.fast.merges import Chains
 from simulator.model.fast.posts import Spells
 from simulator.model.timeline.roster import MANAGER
 from simulator.model.timeline.staffing import attendance_probability, component_schedule
@@ -74,8 +75,14 @@ def team_attendance(scenario: Scenario, leadership: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class Training:
     completed_at: np.ndarray   # (S, C) month the spell's holder completes c, inf if never
-    attended_by: np.ndarray    # (S, C) int: sessions of c the holder attended (≤ c_k)
+    counted: np.ndarray        # (S, M) bool: the holder attended the session (before completing)
     attended: np.ndarray       # (G, M) int: staff attending each session (0 where none was held)
+
+    def attended_by(self, holder: np.ndarray, end: np.ndarray, schedule: Schedule) -> np.ndarray:
+        """(P, C) sessions of each component attended by the end of each piece (``merges``)."""
+        before = self.counted[holder] & (schedule.month[None, :] < end[:, None])
+        one_hot = schedule.component[:, None] == np.arange(schedule.to_complete.size)[None, :]
+        return before.astype(np.int64) @ one_hot.astype(np.int64)
 
 
 def attendance_draws(spells_taught: int, sessions: int, rng: np.random.Generator) -> np.ndarray:
@@ -85,44 +92,54 @@ def attendance_draws(spells_taught: int, sessions: int, rng: np.random.Generator
     return rng.random((spells_taught, sessions))
 
 
+def taught_spells(spells: Spells, in_intervention: np.ndarray, chain: Chains) -> np.ndarray:
+    """Indices of the spells whose post is ever an intervention team's (drawn for, in order)."""
+    return np.flatnonzero(in_intervention[chain.owner[spells.team]].any(axis=1))
+
+
 def _eligible(spells: Spells, taught: np.ndarray, manager: np.ndarray, schedule: Schedule,
-              team_end: np.ndarray) -> np.ndarray:
-    """(St, M) bool: in post at the session, in its audience, allowed to this refresher."""
+              team_end: np.ndarray, in_intervention: np.ndarray, chain: Chains):
+    """(St, M) bool: in post in an intervention team holding the session, in its audience,
+    allowed to this refresher; and (St, M) that team."""
     c, m = schedule.component, schedule.month[None, :]
     start, end = spells.start[taught, None], spells.end[taught, None]
-    present = (start <= m) & (m < end) & (m < team_end[spells.team[taught], None])
-    audience = ~schedule.manager_only[c][None, :] | manager[taught, None]
-    allowed = ~schedule.newcomers_only[None, :] | (start > schedule.first_month[c][None, :])
-    return present & audience & allowed
+    owner, depth = chain.at(spells.team[taught], schedule.month)
+    present = (start <= m) & (m < end) & (m < team_end[owner]) & in_intervention[owner]
+    audience = ~schedule.manager_only[c][None, :] | (manager[taught, None] & (depth == 0))
+    merged_in = np.concatenate([np.zeros((taught.size, 1)), chain.month[spells.team[taught]]],
+                               axis=1)
+    began = np.maximum(start, np.take_along_axis(merged_in, depth, axis=1))   # piece start
+    allowed = ~schedule.newcomers_only[None, :] | (began > schedule.first_month[c][None, :])
+    return present & audience & allowed, owner
 
 
 def train(spells: Spells, manager: np.ndarray, schedule: Schedule, in_intervention: np.ndarray,
-          attendance: np.ndarray, team_end: np.ndarray, uniforms: np.ndarray) -> Training:
+          attendance: np.ndarray, team_end: np.ndarray, uniforms: np.ndarray,
+          chain: Chains) -> Training:
     """``manager`` (S,) bool: the spell holds its team's manager post; ``in_intervention`` (G,)
-    bool; ``attendance`` (G, C) p_jc; ``team_end`` (G,) disbanding month (sessions at or after
-    it are not held) or follow-up; ``uniforms`` (spells of intervention teams, M) in spell
-    order."""
-    n_c = schedule.to_complete.size
+    bool; ``attendance`` (G, C) p_jc; ``team_end`` (G,) disbanding or merge month (sessions at
+    or after it are not held) or follow-up; ``uniforms`` (``taught_spells``, M) in spell
+    order; ``chain`` whose team holds each post when (``merges``)."""
+    n_c, n_m = schedule.to_complete.size, schedule.month.size
     completed_at = np.full((spells.team.size, n_c), np.inf)
-    attended_by = np.zeros((spells.team.size, n_c), dtype=np.int64)
-    attended = np.zeros((team_end.size, schedule.month.size), dtype=np.int64)
-    taught = np.flatnonzero(in_intervention[spells.team])
-    if schedule.month.size == 0 or taught.size == 0:
-        return Training(completed_at, attended_by, attended)
-    team = spells.team[taught]
-    goes = _eligible(spells, taught, manager, schedule, team_end) \
-        & (uniforms < attendance[team][:, schedule.component])
-    counted = np.zeros(goes.shape, dtype=bool)
+    counted = np.zeros((spells.team.size, n_m), dtype=bool)
+    attended = np.zeros((team_end.size, n_m), dtype=np.int64)
+    taught = taught_spells(spells, in_intervention, chain)
+    if n_m == 0 or taught.size == 0:
+        return Training(completed_at, counted, attended)
+    eligible, owner = _eligible(spells, taught, manager, schedule, team_end, in_intervention,
+                                chain)
+    goes = eligible & (uniforms < np.take_along_axis(attendance[owner], schedule.component[
+        None, :, None], axis=2)[..., 0])
     for c in range(n_c):
         cols = np.flatnonzero(schedule.component == c)
         if cols.size == 0:
             continue
         k = schedule.to_complete[c]
         count = np.cumsum(goes[:, cols], axis=1)          # sessions of c attended so far
-        counted[:, cols] = goes[:, cols] & (count <= k)   # completed staff no longer attend
-        attended_by[taught, c] = np.minimum(count[:, -1], k)
+        counted[taught[:, None], cols] = goes[:, cols] & (count <= k)   # completed: no more
         done = count[:, -1] >= k
         first = np.argmax(count >= k, axis=1)
         completed_at[taught[done], c] = schedule.month[cols][first[done]]
-    np.add.at(attended, team, counted.astype(np.int64))
-    return Training(completed_at, attended_by, attended)
+    np.add.at(attended, (owner, np.broadcast_to(np.arange(n_m), owner.shape)), counted[taught])
+    return Training(completed_at, counted, attended)
