@@ -38,19 +38,26 @@ AGREEMENT_CASES = [
     ("implementation_measurement.yaml", 3),                # coaching dominates, threshold; staff outcome
     ("implementation_measurement.yaml", 4),                # the manager's reflection dominates
     ("merges.yaml", 4), ("merges.yaml", 11),               # 2 per arm; 5 pairs across arms, final
-    ("refocus_merging", 0)]                                # merges with turnover and components
+    ("refocus_merging", 0),                                # merges with turnover and components
+    ("implementation_merging", 0)]                         # merges between teams' own leave rates
 # Not covered yet (staff moves, priors, secondary and binary outcomes): auto must choose SimPy
 # for these.
 FALLBACK_CASES = ["staff_moves.yaml", "refocus_assurance.yaml", "refocus_outcomes.yaml",
                   "binary_outcome.yaml"]
 # REFOCUS's six strategies with teams merging at random and on schedule, across arms, a team
 # disbanding, the staff outcome and the median split: every process a merge touches at once.
+MERGES = {"rate_per_team_year": 0.3, "within": "site", "scheduled": [{"month": 6, "pairs": 2}]}
 REFOCUS_MERGING = {
+    # leadership keeps staff (log-hazard -0.5 per SD): a merged team's posts take the
+    # receiving team's leave rate
+    "implementation_merging": lambda: design_points(load_scenario(
+        SCENARIOS / "implementation_analysis.yaml"))[1].scenario.model_copy(update={
+            "reconfiguration": parse_scenario({"name": "m", "reconfiguration": {
+                "scheduled": [{"month": 6, "teams": 2}], "merges": MERGES}}).reconfiguration}),
     "refocus_merging": lambda: load_scenario(SCENARIOS / "refocus.yaml").model_copy(update={
         "reconfiguration": parse_scenario({"name": "m", "reconfiguration": {
             "scheduled": [{"month": 4, "teams": 1}],
-            "merges": {"rate_per_team_year": 0.3, "within": "site",
-                       "scheduled": [{"month": 6, "pairs": 2}]}}}).reconfiguration,
+            "merges": MERGES}}).reconfiguration,
         "staff_outcome": parse_scenario({"name": "m", "staff_outcome": {
             "effect_at_full_dose": 0.4}}).staff_outcome,
         "analysis": parse_scenario({"name": "m", "analysis": {

@@ -66,27 +66,12 @@ def _settings(model: BaseModel, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _merging(scenario: Scenario) -> bool:
-    m = scenario.reconfiguration.merges
-    return m.rate_per_team_year > 0 or bool(m.scheduled)
-
-
-# Settings covered alone but not together: (what, the scenario uses both). A merged team's
-# posts take the receiving team's leave rate, which the fast engine's posts (one renewal
-# process each, at their own team's rate: ``merges``) do not follow when rates differ by team.
-TOGETHER: list[tuple[str, Callable[[Scenario], bool]]] = [
-    ("reconfiguration.merges with staff_turnover.leadership_on_turnover",
-     lambda s: _merging(s) and s.staff_turnover.leadership_on_turnover != 0
-     and s.staff_turnover.annual_rate > 0)]
-
-
 def uncovered(scenario: Scenario) -> list[str]:
     """The keys ``scenario`` sets away from the defaults that the fast engine does not
-    simulate, and the combinations it does not (empty: it covers the scenario)."""
+    simulate (empty: it covers the scenario)."""
     defaults = _settings(Scenario(name=scenario.name))
     return [key for key, value in _settings(scenario).items()
-            if value != defaults.get(key, object()) and not COVERED.get(key, _never)(value)] \
-        + [what for what, uses in TOGETHER if uses(scenario)]
+            if value != defaults.get(key, object()) and not COVERED.get(key, _never)(value)]
 
 
 def _never(value: Any) -> bool:

@@ -5,8 +5,8 @@ When team b merges into team a (``reconfiguration.merges``; the SimPy engine's
 patients carry on in a: the holders begin a new spell in a (``moved``; b's manager is a member
 of staff there), b's vacant posts are refilled as a's, and a merged team merging again takes
 them on. A post is therefore one alternating renewal process from month 0 to the end of the
-last team it belongs to (its ``until``); with one leave rate for every team (no
-``leadership_on_turnover``: ``coverage``) a merge does not change it. Each post's chain of
+last team it belongs to (its ``until``), its leave rate the owning team's (``rate_changes``;
+``posts.after_hazard``: a holder in post at a merge leaves at the new rate from then on). Each post's chain of
 owners — its own team, then the team it merged into from the merge month, and so on — is
 (G, D + 1) owners and (G, D) months (inf past the last merge), D the longest chain.
 
@@ -53,6 +53,17 @@ def chains(merged_into: np.ndarray, merge_month: np.ndarray) -> Chains:
         team = nxt
     return Chains(np.stack(owner, axis=1), np.stack(month, axis=1) if month
                   else np.empty((g, 0)))
+
+
+def rate_changes(merged_into: np.ndarray, merge_month: np.ndarray,
+                 rate: np.ndarray) -> tuple | None:
+    """(months (K, D), rates (K, D + 1)) of the leave rate of each team's posts along its chain
+    (the owner's rate from each merge), or None when no merge changes a rate."""
+    chain = chains(merged_into, merge_month)
+    rates = rate[chain.owner]
+    if not np.any(rates != rates[:, :1]):
+        return None
+    return chain.month, rates
 
 
 def final_end(merged_into: np.ndarray, team_end: np.ndarray) -> np.ndarray:

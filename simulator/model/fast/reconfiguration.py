@@ -4,13 +4,14 @@ Which teams disband or merge, when, and where their patients go depends only on 
 sites and arms, never on the rosters, so the fast engine settles it first and then simulates
 each team's staff up to its disbanding (a merged team's posts carry on in the team it merged
 into: ``merges`` module). Merges are the SimPy engine's (``timeline.merges``: ``merge_plan``,
-``choose_pair``; at equal months a disbanding comes first). The rules and the draws are the SimPy engine's
+``choose_pair``; both plans in the SimPy event queue's order). The rules and the draws are the SimPy engine's
 (``timeline.reconfiguration``: ``disband_plan``; ``choose_scheduled`` and ``move_patients``,
 here on integer site codes and without a loop over patients; tests/test_fast_engine.py checks
 that both give the same teams and moves from the same generator).
 """
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,11 +92,23 @@ def _merge(item, svc: Services, busy: dict, rng: np.random.Generator) -> tuple[i
 
 
 def _plans(spec, k: int, months: float, rng: np.random.Generator) -> list[tuple]:
-    """(month, is a merge, item) of the disbanding and merge plans, in time order (disbanding
-    first at equal months), drawn as the SimPy engine draws them (disbanding, then merges)."""
-    disband = [(item[0], 0, n, item) for n, item in enumerate(disband_plan(spec, k, months, rng))]
-    merge = [(item[0], 1, n, item) for n, item in enumerate(merge_plan(spec.merges, k, months, rng))]
-    return [(m, kind, item) for m, kind, _, item in sorted(disband + merge, key=lambda e: e[:3])]
+    """(month, is a merge, item) of the disbanding and merge plans, drawn as the SimPy engine
+    draws them (disbanding, then merges), in the order its event queue runs them: by month,
+    then by when each process asked for its next item (the disbanding process first at month
+    0), so at equal months the two processes take turns."""
+    plans = (disband_plan(spec, k, months, rng), merge_plan(spec.merges, k, months, rng))
+    queue, order, asked = [], [], 0
+    for kind, plan in enumerate(plans):
+        if plan:
+            heapq.heappush(queue, (plan[0][0], asked, kind, 0))
+            asked += 1
+    while queue:
+        month, _, kind, n = heapq.heappop(queue)
+        order.append((month, kind, plans[kind][n]))
+        if n + 1 < len(plans[kind]):
+            heapq.heappush(queue, (plans[kind][n + 1][0], asked, kind, n + 1))
+            asked += 1
+    return order
 
 
 def reconfigure(site: np.ndarray, arm: np.ndarray, patient_team: np.ndarray,

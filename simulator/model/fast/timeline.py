@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.model.fast.merges import Chains, chains, cut, final_end
+from simulator.model.fast.merges import Chains, chains, cut, final_end, rate_changes
 from simulator.model.fast.paths import Paths, build_paths, team_events
 from simulator.model.fast.posts import Posts, Spells, chunk_spells, first_block
 from simulator.model.fast.reconfiguration import Reconfigured, reconfigure
@@ -44,7 +44,8 @@ def draw_timeline(world: World, arm: np.ndarray, scenario: Scenario,
     rate = st.annual_rate * np.exp(np.clip(st.leadership_on_turnover * world.leadership,
                                            -700, 700)) / 12
     posts = first_block(world.staff, rate, st.vacancy_months,
-                        final_end(reconfigured.merged_into, team_end), rng)
+                        final_end(reconfigured.merged_into, team_end), rng,
+                        rate_changes(reconfigured.merged_into, reconfigured.merge_month, rate))
     return Draws(reconfigured, posts, schedule_of(scenario), team_end, arm == 1,
                  team_attendance(scenario, world.leadership))
 
