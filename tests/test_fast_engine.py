@@ -93,6 +93,29 @@ def test_a_replicate_does_not_depend_on_its_chunk(replicates, data, spec):
     assert _same(alone, together)
 
 
+@settings(deadline=None, max_examples=10, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.integers(0, 200), min_size=1, max_size=4, unique=True))
+def test_rosters_fidelity_and_staff_records_stay_consistent(replicates):
+    """With components, merges and disbanding: fidelity in [0, 1], rosters never negative nor
+    above the posts, and the staff records' spells open at follow-up are the staff in post;
+    every spell that began with a merge ended one in another team at the same month."""
+    scenario = parse_scenario(DYNAMIC_COMPONENTS)
+    for rep in simulate_chunk(scenario, replicates, _streams(scenario), detail=True):
+        h, staff = rep.history, rep.history.staff
+        for path in h.paths:
+            assert np.all((path.fidelity >= 0) & (path.fidelity <= 1 + 1e-12))
+            assert np.all(path.in_post >= 0)
+        assert np.all(h.staff_flow["in_post"] <= h.staff_flow["posts"])
+        open_at_followup = np.bincount(staff.team[staff.why_ended == "followup"],
+                                       minlength=rep.world.n_teams)
+        assert np.array_equal(open_at_followup, h.staff_flow["in_post"])
+        pooled = sorted(staff.start[staff.moved].tolist())
+        assert pooled == sorted(staff.end[staff.why_ended == "merged"].tolist())
+        assert np.array_equal(np.bincount(staff.team[staff.why_ended == "merged"],
+                                          minlength=rep.world.n_teams),
+                              h.staff_flow["merged_out"])
+
+
 @pytest.mark.parametrize("spec", [DYNAMIC, DYNAMIC_COMPONENTS], ids=["one", "components"])
 def test_a_replicate_needing_more_cycles_does_not_depend_on_its_chunk(spec):
     scenario = parse_scenario(spec)

@@ -59,6 +59,8 @@ def rate_changes(merged_into: np.ndarray, merge_month: np.ndarray,
                  rate: np.ndarray) -> tuple | None:
     """(months (K, D), rates (K, D + 1)) of the leave rate of each team's posts along its chain
     (the owner's rate from each merge), or None when no merge changes a rate."""
+    if not np.any(merged_into >= 0):
+        return None
     chain = chains(merged_into, merge_month)
     rates = rate[chain.owner]
     if not np.any(rates != rates[:, :1]):

@@ -10,11 +10,13 @@ manager post) and has not completed c attends with probability p_jc
 spell began after c's first session (``intervention.refresher_for``, DESIGN.md
 "Implementation"). A holder completes c at the session of their ``sessions_to_complete``-th
 attendance and stops attending it (``components.completion``). A team's sessions stop when it
-disbands.
+disbands or merges into another; its holders then attend the sessions of the team they joined
+(``merges``: a holder's sessions carry over, and a merged manager is staff there).
 
-Each replicate draws one uniform per spell of its intervention teams and session, in spell
-order, from its own stream (``attendance_draws``); the chunk is then trained at once
-(``train``). With one component this is the earlier single ``training`` draw for draw.
+Each replicate draws one uniform per session and spell whose post is ever an intervention
+team's, in spell order, from its own stream (``attendance_draws``); the chunk is then trained
+at once (``train``). With one component and no merges these are the earlier draws, draw for
+draw.
 
 Shapes: (S,) spells, (M,) sessions, (C,) components, (S, M) spell × session, (G,) teams.
 """
