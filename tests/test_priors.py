@@ -142,7 +142,8 @@ def test_priors_results_do_not_depend_on_workers_or_chunks(tmp_path):
     assert one == two
 
 
-def test_a_point_prior_gives_exactly_the_fixed_parameter_results(tmp_path):
+@pytest.mark.parametrize("engine", ["simpy", "fast"])
+def test_a_point_prior_gives_exactly_the_fixed_parameter_results(tmp_path, engine):
     """Degenerate priors put every draw exactly on the value, so each replicate is simulated
     under the same scenario and from the same streams as without priors: every estimate,
     truth and diagnostic is identical, and the assurance is the power (all trials)."""
@@ -150,9 +151,9 @@ def test_a_point_prior_gives_exactly_the_fixed_parameter_results(tmp_path):
     point = {**fixed, "priors": {
         "outcome.icc": {"distribution": "uniform", "lower": 0.08, "upper": 0.08},
         "intervention.attendance": {"distribution": "beta", "mean": 0.6, "sd": 0}}}
-    # priors run on the SimPy engine (model.fast.coverage): compare on the same engine
-    (rep_f, sum_f) = _run(tmp_path, fixed, "f", "--engine", "simpy")
-    (rep_p, sum_p) = _run(tmp_path, point, "p", "--engine", "simpy")
+    # on each engine, against the same engine's fixed-parameter run
+    (rep_f, sum_f) = _run(tmp_path, fixed, "f", "--engine", engine)
+    (rep_p, sum_p) = _run(tmp_path, point, "p", "--engine", engine)
     width = len(rep_f[0])
     assert [r[:width] for r in rep_p] == rep_f
     assert rep_p[0][width:] == ["prior.outcome.icc", "prior.intervention.attendance"]

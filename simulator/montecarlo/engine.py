@@ -49,11 +49,22 @@ def draw_replicate(scenario: Scenario, replicate: int, *,
     values (``priors.replicate_scenario``). ``engine="fast"``: the fast engine's replicate r
     (a scenario it covers: ``model.fast.coverage``), with its event log and team paths."""
     if engine == "fast":
-        return simulate_chunk(scenario, [replicate], _streams(scenario), detail=True,
-                              clock=clock)[0]
+        return fast_replicates(scenario, [replicate], detail=True, clock=clock)[0]
     scenario = replicate_scenario(scenario, replicate)
     return simulate_replicate(scenario, lambda stage: stream(scenario.seed, replicate, stage),
                               clock=clock)
+
+
+def fast_replicates(scenario: Scenario, replicates: Sequence[int], *, detail: bool = False,
+                    clock: StageClock | None = None) -> list[Replicate]:
+    """The fast engine's replicates, the chunk at once. With priors, each replicate under its
+    own drawn values, as a chunk of one: a replicate's numbers do not depend on its chunk
+    (``model.fast.chunk``), so this is the same replicate a chunk of many would give."""
+    streams = _streams(scenario)
+    if not scenario.priors:
+        return simulate_chunk(scenario, replicates, streams, detail=detail, clock=clock)
+    return [simulate_chunk(replicate_scenario(scenario, r), [r], streams, detail=detail,
+                           clock=clock)[0] for r in replicates]
 
 
 def _streams(scenario: Scenario):
@@ -73,7 +84,7 @@ class WorkUnit:
 def simulate_unit(unit: WorkUnit) -> list[Replicate]:
     """The unit's replicates, on its engine (the fast engine simulates the chunk at once)."""
     if unit.engine == "fast":
-        return simulate_chunk(unit.scenario, range(unit.first, unit.stop), _streams(unit.scenario))
+        return fast_replicates(unit.scenario, range(unit.first, unit.stop))
     return [draw_replicate(unit.scenario, r) for r in range(unit.first, unit.stop)]
 
 

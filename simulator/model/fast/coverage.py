@@ -25,7 +25,10 @@ COVERED: dict[str, Callable[[Any], bool]] = {
         "staff_per_team.min", "months", "teams_file", "team_list")},
     **{f"outcome.{k}": ANY for k in (
         "name", "mean", "sd", "icc", "individual_autocorrelation", "cluster_autocorrelation",
-        "team_type_effects", "leadership_effect", "covariate_effects")},
+        "team_type_effects", "leadership_effect", "covariate_effects", "type",
+        "control_proportion", "odds_ratio_at_full_implementation")},
+    # outcomes after the timeline need only its exposures (``model.outcome_list``)
+    "secondary_outcomes": ANY,
     **{f"intervention.{k}": ANY for k in (
         "effect_at_full_implementation", "dose_response", "dose_threshold", "attendance",
         "leadership_on_attendance", "session_months", "sessions_to_train",
@@ -47,10 +50,21 @@ COVERED: dict[str, Callable[[Any], bool]] = {
         "minimisation_probability", "balance_metric")},
     **{f"analysis.{k}": ANY for k in (
         "alpha", "adjust_for", "df_method", "gee_correction", "permutations", "cluster",
+        "binary_estimators", "cost_estimators", "multiplicity", "co_primary",
         # score-based ones too: the participation score pools the stayers' staff records
         "estimators", "variants")},
     **{k: ANY for k in ("name", "description", "seed", "replicates", "sweep")},
+    # each replicate runs under its drawn values (``montecarlo.engine``): covered when every
+    # key with a prior is
+    "priors": lambda priors: all(_covered_key(key) for key in priors),
 }
+
+
+def _covered_key(dotted: str) -> bool:
+    """A key, or the mapping it is an entry of (``outcome.team_type_effects.<type>``), that
+    the fast engine simulates at any value."""
+    parts = dotted.split(".")
+    return any(COVERED.get(".".join(parts[:n]), _never) is ANY for n in range(len(parts), 0, -1))
 
 
 def _settings(model: BaseModel, prefix: str = "") -> dict[str, Any]:
