@@ -54,7 +54,7 @@ def _events(chunk: ChunkTimeline, rows: slice, draws: Draws) -> tuple[Event, ...
                                  int(p.in_post[g, c])))
         schedule = draws.schedule
         for s, (month, c) in enumerate(zip(schedule.month.tolist(), schedule.component.tolist())):
-            if draws.taught[j] and month < draws.team_end[j]:
+            if draws.taught[j] and draws.held[j, s]:
                 log.append(Event(month, "session", j, c, int(attended[j, s])))
     return tuple(sorted(log, key=lambda e: e.month))
 

@@ -29,6 +29,11 @@ class Reconfigured:
     order: tuple = ()           # (month, team, into or -1) of each disbanding or merge
     merge_month: np.ndarray | None = None   # (K,) nan if the team did not merge into another
     merged_into: np.ndarray | None = None   # (K,) the team it merged into, -1 if none
+    # the SimPy event queue at a disbanding (``sessions_at_end``): how many earlier items of
+    # the plan share its month, and the month the plan asked for that month's first (-1: at
+    # the start)
+    disband_rank: np.ndarray | None = None  # (K,)
+    disband_asked: np.ndarray | None = None  # (K,)
 
     @property
     def events(self) -> list[Event]:
@@ -104,11 +109,34 @@ def _plans(spec, k: int, months: float, rng: np.random.Generator) -> list[tuple]
             asked += 1
     while queue:
         month, _, kind, n = heapq.heappop(queue)
-        order.append((month, kind, plans[kind][n]))
+        plan = plans[kind]
+        rank = sum(1 for item in plan[:n] if item[0] == month)
+        before = plan[n - rank - 1][0] if n - rank else -1.0   # asked for the month's first
+        order.append((month, kind, (*plan[n], rank, before) if kind == 0 else plan[n]))
         if n + 1 < len(plans[kind]):
             heapq.heappush(queue, (plans[kind][n + 1][0], asked, kind, n + 1))
             asked += 1
     return order
+
+
+def sessions_at_end(reconfigured: Reconfigured, session_month: np.ndarray) -> np.ndarray:
+    """(K, M) bool: the team holds session s (the schedule's months, (M,)). A team holds its
+    sessions before its end; at its disbanding month, as many of that month's sessions as come
+    before the disbanding in the SimPy engine's event queue (events at one month run in the
+    order they were asked for, each process asking for its next when one runs): the r-th
+    disbanding of a month (r earlier items of the plan at that month) follows the team's first
+    r sessions of the month, or r + 1 when the team asked for its first one (at its previous
+    session; team processes start first) before the plan asked for this disbanding's first
+    item. At a merge month, none (a merged team's holders attend the receiving team's)."""
+    gone, merged = reconfigured.disband_month, reconfigured.merge_month
+    end = np.where(np.isnan(gone), np.where(np.isnan(merged), np.inf, merged), gone)
+    m = session_month[None, :]
+    rank = np.array([np.sum(session_month[:s] == x) for s, x in enumerate(session_month)],
+                    dtype=np.int64)[None, :]
+    previous = np.array([session_month[session_month < e].max(initial=-1.5) for e in end])
+    held = reconfigured.disband_rank + (previous < reconfigured.disband_asked)
+    return (m < end[:, None]) | ((m == end[:, None]) & ~np.isnan(gone)[:, None]
+                                 & (rank < held[:, None]))
 
 
 def reconfigure(site: np.ndarray, arm: np.ndarray, patient_team: np.ndarray,
@@ -117,6 +145,7 @@ def reconfigure(site: np.ndarray, arm: np.ndarray, patient_team: np.ndarray,
     spec, months, k = scenario.reconfiguration, scenario.trial.months, site.size
     membership = Membership(patient_team, k)
     disbanded, merged_at, into = np.full(k, np.nan), np.full(k, np.nan), np.full(k, -1)
+    rank, asked = np.zeros(k, dtype=np.int64), np.full(k, -1.0)
     order, busy = [], {}
     svc = Services(None, None, None, None, membership, site, np.asarray(arm), spec.merges.within)
     plans = _plans(spec, k, months, rng)
@@ -138,8 +167,8 @@ def reconfigure(site: np.ndarray, arm: np.ndarray, patient_team: np.ndarray,
         if team < 0 or not membership.active[team]:
             continue
         membership.active[team] = False
-        disbanded[team] = month
+        disbanded[team], rank[team], asked[team] = month, item[3], item[4]
         order.append((month, team, -1))
         transfer_patients(team, month, code, membership, spec.patient_transfer_probability,
                           rng=rng)
-    return Reconfigured(disbanded, membership, tuple(order), merged_at, into)
+    return Reconfigured(disbanded, membership, tuple(order), merged_at, into, rank, asked)

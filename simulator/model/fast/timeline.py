@@ -15,7 +15,7 @@ import numpy as np
 from simulator.model.fast.merges import Chains, chains, cut, final_end, rate_changes
 from simulator.model.fast.paths import Paths, build_paths, team_events
 from simulator.model.fast.posts import Posts, Spells, chunk_spells, first_block
-from simulator.model.fast.reconfiguration import Reconfigured, reconfigure
+from simulator.model.fast.reconfiguration import Reconfigured, reconfigure, sessions_at_end
 from simulator.model.fast.staff import ChunkStaff, chunk_staff, manager_spells
 from simulator.model.fast.training import (Schedule, Training, attendance_draws, schedule_of,
                                            taught_spells, team_attendance, train)
@@ -33,6 +33,7 @@ class Draws:
     team_end: np.ndarray     # (K,) disbanding or merge month, else follow-up
     taught: np.ndarray       # (K,) bool: an intervention team (holds the sessions)
     attendance: np.ndarray   # (K, C) p_jc
+    held: np.ndarray         # (K, M) bool: the session comes before the team's end
 
 
 def draw_timeline(world: World, arm: np.ndarray, scenario: Scenario,
@@ -46,8 +47,10 @@ def draw_timeline(world: World, arm: np.ndarray, scenario: Scenario,
     posts = first_block(world.staff, rate, st.vacancy_months,
                         final_end(reconfigured.merged_into, team_end), rng,
                         rate_changes(reconfigured.merged_into, reconfigured.merge_month, rate))
-    return Draws(reconfigured, posts, schedule_of(scenario), team_end, arm == 1,
-                 team_attendance(scenario, world.leadership))
+    schedule = schedule_of(scenario)
+    return Draws(reconfigured, posts, schedule, team_end, arm == 1,
+                 team_attendance(scenario, world.leadership),
+                 sessions_at_end(reconfigured, schedule.month))
 
 
 def _chains(draws: list[Draws], teams: np.ndarray) -> Chains:
@@ -74,7 +77,7 @@ def _spells_and_training(draws: list[Draws], teams: np.ndarray, posts: np.ndarra
     manager = manager_spells(spells, posts)
     training = train(spells, manager, schedule, taught,
                      np.concatenate([d.attendance for d in draws]),
-                     np.concatenate([d.team_end for d in draws]), uniforms, chain)
+                     np.concatenate([d.held for d in draws]), uniforms, chain)
     return spells, manager, training
 
 
@@ -132,9 +135,8 @@ def _global_moves(draws: list[Draws], teams: np.ndarray, patients: np.ndarray) -
 def _sessions_held(draws: list[Draws]) -> tuple[np.ndarray, np.ndarray]:
     """(team, month) of every session an intervention team of the chunk holds (before its end)."""
     months = draws[0].schedule.month
-    team_end = np.concatenate([d.team_end for d in draws])
     taught = np.concatenate([d.taught for d in draws])
-    held = taught[:, None] & (months[None, :] < team_end[:, None])
+    held = taught[:, None] & np.concatenate([d.held for d in draws])
     team, s = np.nonzero(held)
     return team, months[s]
 
@@ -200,7 +202,7 @@ def _chunk_counts(paths, posts, chain, spells, pieces, training, draws, gone, te
     g = posts.size
     count = lambda mask: np.bincount(pieces.team[mask], minlength=g)  # noqa: E731
     held = ~pieces.left & ~pieces.merged                   # in post at the team's end
-    attended = training.attended_by(pieces.holder, pieces.end, draws[0].schedule)
+    attended = training.attended_by(pieces.holder, pieces.end, held, draws[0].schedule)
     return ChunkTimeline(
         paths=paths, posts=posts, exposure=exposure,
         team_dose=_team_doses(paths, chain, months),

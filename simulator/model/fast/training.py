@@ -80,9 +80,12 @@ class Training:
     counted: np.ndarray        # (S, M) bool: the holder attended the session (before completing)
     attended: np.ndarray       # (G, M) int: staff attending each session (0 where none was held)
 
-    def attended_by(self, holder: np.ndarray, end: np.ndarray, schedule: Schedule) -> np.ndarray:
-        """(P, C) sessions of each component attended by the end of each piece (``merges``)."""
-        before = self.counted[holder] & (schedule.month[None, :] < end[:, None])
+    def attended_by(self, holder: np.ndarray, end: np.ndarray, stays: np.ndarray,
+                    schedule: Schedule) -> np.ndarray:
+        """(P, C) sessions of each component attended by the end of each piece (``merges``;
+        ``stays`` (P,): in post at its team's end, so at a session held that month)."""
+        month, end = schedule.month[None, :], end[:, None]
+        before = self.counted[holder] & ((month < end) | ((month == end) & stays[:, None]))
         one_hot = schedule.component[:, None] == np.arange(schedule.to_complete.size)[None, :]
         return before.astype(np.int64) @ one_hot.astype(np.int64)
 
@@ -100,13 +103,16 @@ def taught_spells(spells: Spells, in_intervention: np.ndarray, chain: Chains) ->
 
 
 def _eligible(spells: Spells, taught: np.ndarray, manager: np.ndarray, schedule: Schedule,
-              team_end: np.ndarray, in_intervention: np.ndarray, chain: Chains):
+              held: np.ndarray, in_intervention: np.ndarray, chain: Chains):
     """(St, M) bool: in post in an intervention team holding the session, in its audience,
     allowed to this refresher; and (St, M) that team."""
     c, m = schedule.component, schedule.month[None, :]
     start, end = spells.start[taught, None], spells.end[taught, None]
     owner, depth = chain.at(spells.team[taught], schedule.month)
-    present = (start <= m) & (m < end) & (m < team_end[owner]) & in_intervention[owner]
+    stays = ~spells.left[taught, None]   # in post at the team's end: there at its last session
+    sessions = np.broadcast_to(np.arange(m.shape[1]), owner.shape)
+    present = (start <= m) & ((m < end) | ((m == end) & stays)) & held[owner, sessions] \
+        & in_intervention[owner]
     audience = ~schedule.manager_only[c][None, :] | (manager[taught, None] & (depth == 0))
     merged_in = np.concatenate([np.zeros((taught.size, 1)), chain.month[spells.team[taught]]],
                                axis=1)
@@ -116,21 +122,20 @@ def _eligible(spells: Spells, taught: np.ndarray, manager: np.ndarray, schedule:
 
 
 def train(spells: Spells, manager: np.ndarray, schedule: Schedule, in_intervention: np.ndarray,
-          attendance: np.ndarray, team_end: np.ndarray, uniforms: np.ndarray,
+          attendance: np.ndarray, held: np.ndarray, uniforms: np.ndarray,
           chain: Chains) -> Training:
     """``manager`` (S,) bool: the spell holds its team's manager post; ``in_intervention`` (G,)
-    bool; ``attendance`` (G, C) p_jc; ``team_end`` (G,) disbanding or merge month (sessions at
-    or after it are not held) or follow-up; ``uniforms`` (``taught_spells``, M) in spell
+    bool; ``attendance`` (G, C) p_jc; ``held`` (G, M) bool: the team holds the session (before
+    its disbanding or merge: ``reconfiguration.sessions_at_end``); ``uniforms`` (``taught_spells``, M) in spell
     order; ``chain`` whose team holds each post when (``merges``)."""
     n_c, n_m = schedule.to_complete.size, schedule.month.size
     completed_at = np.full((spells.team.size, n_c), np.inf)
     counted = np.zeros((spells.team.size, n_m), dtype=bool)
-    attended = np.zeros((team_end.size, n_m), dtype=np.int64)
+    attended = np.zeros((held.shape[0], n_m), dtype=np.int64)
     taught = taught_spells(spells, in_intervention, chain)
     if n_m == 0 or taught.size == 0:
         return Training(completed_at, counted, attended)
-    eligible, owner = _eligible(spells, taught, manager, schedule, team_end, in_intervention,
-                                chain)
+    eligible, owner = _eligible(spells, taught, manager, schedule, held, in_intervention, chain)
     goes = eligible & (uniforms < np.take_along_axis(attendance[owner], schedule.component[
         None, :, None], axis=2)[..., 0])
     for c in range(n_c):
