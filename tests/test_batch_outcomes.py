@@ -51,12 +51,16 @@ def _check(scenario, replicates=range(15)):
         assert type(o.true_itt) is type(w.true_itt)
         assert _equal(o.latent.team, w.latent.team) and _equal(o.latent.patient, w.latent.patient)
         assert _equal(got.dropout_month, want.dropout_month) and _equal(got.status, want.status)
+        assert (got.rated is None) == (want.rated is None)
+        if got.rated is not None:   # the ratings, from the stream "outcomes/participation"
+            assert _equal(got.rated.score, want.rated.score)
         for name in ("team", "arm", "baseline", "followup", "strata", "participation"):
             assert _equal(getattr(got.trial, name), getattr(want.trial, name)), name
 
 
 @pytest.mark.parametrize("name", ["dropout_mechanisms.yaml", "reconfiguration.yaml",
-                                  "refocus_real_teams.yaml", "constrained_prognostic.yaml"])
+                                  "refocus_real_teams.yaml", "constrained_prognostic.yaml",
+                                  "implementation_analysis.yaml", "refocus.yaml"])
 def test_chunk_outcomes_equal_each_replicates(name):
     for point in design_points(load_scenario(SCENARIOS / name))[:3]:
         _check(point.scenario)

@@ -34,8 +34,42 @@ DYNAMIC = {
 }
 
 
+# Every process of issues 13 and 14 too: components (one for the manager post), refreshers for
+# newcomers only, rating weights, a staff outcome and the score-based analyses; merges at random
+# and on schedule, across arms, between teams with their own leave rates.
+DYNAMIC_COMPONENTS = {
+    **DYNAMIC, "name": "fast_components",
+    "reconfiguration": {"disband_rate_per_team_year": 0.2, "scheduled": [{"month": 5, "teams": 1}],
+                        "merges": {"rate_per_team_year": 0.4, "within": "site",
+                                   "scheduled": [{"month": 3, "pairs": 1}]}},
+    "intervention": {"refresher_every_months": 3, "refresher_for": "newcomers",
+                     "leadership_on_attendance": 0.5,
+                     "participation_weights": {"coaching": 2.0}, "components": [
+                         {"name": "information", "session_months": [0], "attendance": 0.8,
+                          "weight": 0.5},
+                         {"name": "coaching", "session_months": [1, 2, 3], "attendance": 0.5,
+                          "sessions_to_complete": 2},
+                         {"name": "reflection", "session_months": [2, 5], "attendance": 0.7,
+                          "sessions_to_complete": 2, "audience": "manager"}]},
+    "staff_outcome": {"name": "behaviour", "effect_at_full_dose": 0.4},
+    "analysis": {"estimators": ["mixed_ancova", "implementation_split", "cace_iv"]},
+}
+
+
 def _streams(scenario):
     return lambda r, stage, label=None: stream(scenario.seed, r, stage, label)
+
+
+def _same_staff(h, g) -> bool:
+    a, b = h.staff, g.staff
+    return all(np.array_equal(getattr(a, k), getattr(b, k)) for k in (
+        "staff_id", "team", "role", "origin", "start", "end", "why_ended", "attended", "moved"))
+
+
+def _same_diagnostics(a: dict, b: dict) -> bool:
+    """Equal, nan for nan (a diagnostic of no team, e.g. no control team still running)."""
+    return a.keys() == b.keys() and all(a[k] == b[k] or (a[k] != a[k] and b[k] != b[k])
+                                        for k in a)
 
 
 def _same(a, b) -> bool:
@@ -43,37 +77,66 @@ def _same(a, b) -> bool:
     return (np.array_equal(a.trial.followup, b.trial.followup, equal_nan=True)
             and np.array_equal(h.exposure, g.exposure) and np.array_equal(h.team_dose, g.team_dose)
             and np.array_equal(a.trial.participation, b.trial.participation, equal_nan=True)
-            and a.diagnostics == b.diagnostics)
+            and _same_diagnostics(a.diagnostics, b.diagnostics) and _same_staff(h, g)
+            and all(np.array_equal(x.trial.followup, y.trial.followup, equal_nan=True)
+                    for x, y in zip(a.outcome_trials, b.outcome_trials)))
 
 
 @settings(deadline=None, max_examples=15, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.integers(0, 40), min_size=1, max_size=6, unique=True), st.data())
-def test_a_replicate_does_not_depend_on_its_chunk(replicates, data):
-    scenario = parse_scenario(DYNAMIC)
+@given(st.lists(st.integers(0, 40), min_size=1, max_size=6, unique=True), st.data(),
+       st.sampled_from([DYNAMIC, DYNAMIC_COMPONENTS]))
+def test_a_replicate_does_not_depend_on_its_chunk(replicates, data, spec):
+    scenario = parse_scenario(spec)
     r = data.draw(st.sampled_from(replicates))
     alone = simulate_chunk(scenario, [r], _streams(scenario))[0]
     together = simulate_chunk(scenario, replicates, _streams(scenario))[replicates.index(r)]
     assert _same(alone, together)
 
 
-def test_a_replicate_needing_more_cycles_does_not_depend_on_its_chunk():
-    scenario = parse_scenario(DYNAMIC)
+@settings(deadline=None, max_examples=10, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.integers(0, 200), min_size=1, max_size=4, unique=True))
+def test_rosters_fidelity_and_staff_records_stay_consistent(replicates):
+    """With components, merges and disbanding: fidelity in [0, 1], rosters never negative nor
+    above the posts, and the staff records' spells open at follow-up are the staff in post;
+    every spell that began with a merge ended one in another team at the same month."""
+    scenario = parse_scenario(DYNAMIC_COMPONENTS)
+    for rep in simulate_chunk(scenario, replicates, _streams(scenario), detail=True):
+        h, staff = rep.history, rep.history.staff
+        for path in h.paths:
+            assert np.all((path.fidelity >= 0) & (path.fidelity <= 1 + 1e-12))
+            assert np.all(path.in_post >= 0)
+        assert np.all(h.staff_flow["in_post"] <= h.staff_flow["posts"])
+        open_at_followup = np.bincount(staff.team[staff.why_ended == "followup"],
+                                       minlength=rep.world.n_teams)
+        assert np.array_equal(open_at_followup, h.staff_flow["in_post"])
+        pooled = sorted(staff.start[staff.moved].tolist())
+        assert pooled == sorted(staff.end[staff.why_ended == "merged"].tolist())
+        assert np.array_equal(np.bincount(staff.team[staff.why_ended == "merged"],
+                                          minlength=rep.world.n_teams),
+                              h.staff_flow["merged_out"])
+
+
+@pytest.mark.parametrize("spec", [DYNAMIC, DYNAMIC_COMPONENTS], ids=["one", "components"])
+def test_a_replicate_needing_more_cycles_does_not_depend_on_its_chunk(spec):
+    scenario = parse_scenario(spec)
     with patch.object(posts_module, "_cycles", lambda *a: 1):   # every replicate draws more
         together = simulate_chunk(scenario, range(4), _streams(scenario))
         alone = [simulate_chunk(scenario, [r], _streams(scenario))[0] for r in range(4)]
     assert all(_same(a, b) for a, b in zip(alone, together))
 
 
-def _replicates_csv(tmp_path, name, **kw) -> str:
-    scenario = parse_scenario(DYNAMIC)
+def _replicates_csv(tmp_path, spec, name, **kw) -> str:
+    scenario = parse_scenario(spec)
     run_scenario(scenario, RunSettings(out_dir=tmp_path / name, quiet=True, engine="fast", **kw))
     return (tmp_path / name / "replicates.csv").read_text()
 
 
-def test_fast_results_do_not_depend_on_chunk_size_workers_or_executor(tmp_path):
-    serial = _replicates_csv(tmp_path, "a", executor="serial", chunk_size=7)
-    assert serial == _replicates_csv(tmp_path, "b", executor="local", workers=2, chunk_size=11)
-    assert serial == _replicates_csv(tmp_path, "c", executor="serial")
+@pytest.mark.parametrize("spec", [DYNAMIC, DYNAMIC_COMPONENTS], ids=["one", "components"])
+def test_fast_results_do_not_depend_on_chunk_size_workers_or_executor(tmp_path, spec):
+    serial = _replicates_csv(tmp_path, spec, "a", executor="serial", chunk_size=7)
+    assert serial == _replicates_csv(tmp_path, spec, "b", executor="local", workers=2,
+                                     chunk_size=11)
+    assert serial == _replicates_csv(tmp_path, spec, "c", executor="serial")
 
 
 def test_exposure_follows_the_closed_form_with_immediate_replacement():
@@ -124,9 +187,31 @@ def test_keys_outside_the_whitelist_fall_back_to_simpy(monkeypatch):
 
 
 def test_engine_fast_on_a_scenario_it_does_not_cover_is_a_usage_error(capsys):
-    assert main(["run", str(SCENARIOS / "merges.yaml"), "--engine", "fast", "--replicates", "2"]) == 2
+    assert main(["run", str(SCENARIOS / "staff_moves.yaml"), "--engine", "fast",
+                 "--replicates", "2"]) == 2
     err = capsys.readouterr().err
-    assert "does not cover reconfiguration.merges" in err and "Traceback" not in err
+    assert "does not cover staff_turnover.move_share" in err and "Traceback" not in err
+
+
+@settings(deadline=None, max_examples=50)
+@given(st.floats(0.0, 10.0), st.floats(0.0, 8.0), st.floats(0.01, 3.0), st.floats(0.01, 3.0),
+       st.floats(0.1, 12.0))
+def test_a_holder_in_post_at_a_merge_leaves_at_the_receiving_teams_rate(start, hazard, r0, r1,
+                                                                         merge):
+    """∫ r = hazard with r = r0 before the merge month and r1 after it (posts.after_hazard)."""
+    from simulator.model.fast.posts import after_hazard
+    x = after_hazard(np.array([start]), np.array([hazard]),
+                     (np.array([[merge]]), np.array([[r0, r1]])))[0]
+    before = max(merge - start, 0.0) * r0
+    expected = start + hazard / r0 if hazard <= before else \
+        max(merge, start) + (hazard - before) / r1
+    assert np.isclose(x, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_merges_are_covered_with_leave_rates_that_differ_by_team():
+    merges = parse_scenario({"name": "m", "staff_turnover": {"leadership_on_turnover": -0.5},
+                             "reconfiguration": {"merges": {"rate_per_team_year": 0.2}}})
+    assert uncovered(merges) == []
 
 
 def test_draw_shows_runs_replicate_and_run_json_names_the_engine(tmp_path, write_yaml, capsys):
@@ -149,6 +234,11 @@ def test_draw_shows_runs_replicate_and_run_json_names_the_engine(tmp_path, write
     assert months == sorted(months)
     kinds = {e["kind"] for e in events}
     assert {"staff_leave", "staff_join", "session", "dropout"} <= kinds
+    with open(tmp_path / "draw" / "staff.csv") as fh:   # the staff records (model/fast/staff.py)
+        staff = list(csv.DictReader(fh))
+    assert sum(s["origin"] == "newcomer" for s in staff) == \
+        sum(e["kind"] == "staff_join" for e in events)
+    assert all(s["why_ended"] in ("left", "disbanded", "followup") for s in staff)
 
 
 class _Process:

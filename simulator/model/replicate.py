@@ -258,8 +258,7 @@ def observe_replicate(scenario: Scenario, world: World, allocation: Allocation,
                                      rng=rng("dropout"))
         status = patient_status(dropout_month, history.lost_month)
         iv = scenario.intervention
-        # without staff records (the fast engine, for now) there are no ratings: such a
-        # scenario runs no score-based analysis (model/fast/coverage.py)
+        # without staff records there are no ratings (no score, no score-based analysis)
         rated = None if history.staff is None else measure_participation(
             history.staff, arm, iv.rating_weights(), iv.measurement_noise_sd,
             rng=rng("outcomes/participation"))

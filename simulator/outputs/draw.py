@@ -116,9 +116,8 @@ def events_table(rep: Replicate) -> dict[str, list]:
 
 def write_replicate(rep: Replicate, out_dir: str | Path, *, label: str = "") -> list[Path]:
     """patients.csv, teams.csv, staff.csv, events.csv, and the replicate's CONSORT flow
-    (flow.png/svg). staff.csv needs the SimPy engine's staff records; the fast engine's
-    replicates (a scenario with no component, staff outcome or score-based analysis) have none,
-    so it is left out."""
+    (flow.png/svg). staff.csv is written from the replicate's staff records (both engines keep
+    them); a replicate without any leaves it out."""
     from simulator.outputs.flow import replicate_flow, write_flow
 
     out = Path(out_dir)

@@ -16,7 +16,6 @@ from pydantic import BaseModel
 from simulator.scenario.schema import Scenario
 
 ANY: Callable[[Any], bool] = lambda value: True   # noqa: E731
-SCORE_BASED = {"implementation_split", "cace_iv", "participation_high_low"}
 
 # Dotted key -> which of its values the fast engine simulates.
 COVERED: dict[str, Callable[[Any], bool]] = {
@@ -33,11 +32,16 @@ COVERED: dict[str, Callable[[Any], bool]] = {
     **{f"intervention.{k}": ANY for k in (
         "effect_at_full_implementation", "dose_response", "dose_threshold", "attendance",
         "leadership_on_attendance", "session_months", "sessions_to_train",
-        "refresher_every_months", "measurement_noise_sd", "effect_lag_months")},
+        "refresher_every_months", "measurement_noise_sd", "effect_lag_months",
+        "components", "refresher_for", "participation_weights", "dose_weights")},
+    # the staff outcome of the stayers (``model/fast/staff.py``: the staff records)
+    **{f"staff_outcome.{k}": ANY for k in (
+        "name", "mean", "sd", "icc", "autocorrelation", "effect_at_full_dose", "estimators")},
     **{f"staff_turnover.{k}": ANY for k in (
         "annual_rate", "vacancy_months", "leadership_on_turnover")},
     **{f"reconfiguration.{k}": ANY for k in (
-        "disband_rate_per_team_year", "scheduled", "patient_transfer_probability")},
+        "disband_rate_per_team_year", "scheduled", "patient_transfer_probability",
+        "merges.rate_per_team_year", "merges.scheduled", "merges.within")},
     **{f"dropout.{k}": ANY for k in (
         "attrition", "mechanism", "strength", "differential_by_arm", "disruption_effect",
         "rate_per_year")},
@@ -46,11 +50,9 @@ COVERED: dict[str, Callable[[Any], bool]] = {
         "minimisation_probability", "balance_metric")},
     **{f"analysis.{k}": ANY for k in (
         "alpha", "adjust_for", "df_method", "gee_correction", "permutations", "cluster",
-        "binary_estimators", "cost_estimators", "multiplicity", "co_primary")},
-    # the participation score pools the stayers' ratings: it needs staff records (SimPy)
-    "analysis.estimators": lambda names: not set(names) & SCORE_BASED,
-    "analysis.variants": lambda variants: all(v.estimator not in SCORE_BASED
-                                              for v in variants.values()),
+        "binary_estimators", "cost_estimators", "multiplicity", "co_primary",
+        # score-based ones too: the participation score pools the stayers' staff records
+        "estimators", "variants")},
     **{k: ANY for k in ("name", "description", "seed", "replicates", "sweep")},
     # each replicate runs under its drawn values (``montecarlo.engine``): covered when every
     # key with a prior is

@@ -8,7 +8,7 @@ from typing import Sequence
 
 from simulator.model.fast.batch_diagnostics import chunk_diagnostics
 from simulator.model.fast.batch_outcomes import chunk_observe
-from simulator.model.replicate import Replicate, complete_replicate, observe_replicate, _untimed
+from simulator.model.replicate import Replicate, complete_replicate, _untimed
 from simulator.scenario.schema import Scenario
 from simulator.scenario.team_checks import used_columns
 
@@ -17,12 +17,8 @@ def finish_chunk(scenario: Scenario, bases: Sequence, histories: Sequence,
                  replicates: Sequence[int], streams, timed=_untimed) -> list[Replicate]:
     """The replicates' records from their (world, allocation) ``bases`` and timeline
     ``histories``; ``streams(r, stage)`` is replicate r's stream of a stage."""
-    if any(h.staff is not None for h in histories):   # participation ratings: one by one
-        seen = [observe_replicate(scenario, world, allocation, history, _own(streams, r), timed)
-                for r, (world, allocation), history in zip(replicates, bases, histories)]
-    else:
-        with timed("outcomes"):
-            seen = chunk_observe(scenario, bases, histories, streams, replicates)
+    with timed("outcomes"):
+        seen = chunk_observe(scenario, bases, histories, streams, replicates)
     with timed("diagnostics"):
         diags = chunk_diagnostics([w for w, _ in bases], [a.arm.astype(int) for _, a in bases],
                                   histories, [s.status for s in seen], used_columns(scenario))

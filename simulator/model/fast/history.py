@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from simulator.model.fast.paths import JOIN, LEAVE
+from simulator.model.fast.staff import replicate_staff
 from simulator.model.fast.timeline import ChunkTimeline, Draws
 from simulator.model.timeline.events import Event
 from simulator.model.timeline.history import TeamPath, TimelineHistory
@@ -34,12 +35,14 @@ def _team_paths(chunk: ChunkTimeline, rows: slice) -> tuple[TeamPath, ...]:
         month = p.month[g, :n]
         keep = np.append(month[1:] != month[:-1], True)
         out.append(TeamPath.from_lists(month[keep].tolist(), p.fidelity[g, :n][keep].tolist(),
-                                       p.in_post[g, :n][keep].tolist()))
+                                       p.in_post[g, :n][keep].tolist(),
+                                       p.shares[g, :n][keep].tolist()))
     return tuple(out)
 
 
 def _events(chunk: ChunkTimeline, rows: slice, draws: Draws) -> tuple[Event, ...]:
-    """Staff leaving and joining (with staff in post after), sessions (with attendance),
+    """Staff leaving and joining (with staff in post after), sessions (their component, with
+    attendance),
     disbanding and patient moves, in time order."""
     p, log = chunk.paths, list(draws.reconfigured.events)
     attended = chunk.attended[rows]
@@ -49,9 +52,10 @@ def _events(chunk: ChunkTimeline, rows: slice, draws: Draws) -> tuple[Event, ...
             if p.kind[g, c] in kinds:
                 log.append(Event(float(p.month[g, c]), kinds[p.kind[g, c]], j, -1,
                                  int(p.in_post[g, c])))
-        for s, month in enumerate(draws.sessions.tolist()):
-            if draws.taught[j] and month < draws.team_end[j]:
-                log.append(Event(month, "session", j, -1, int(attended[j, s])))
+        schedule = draws.schedule
+        for s, (month, c) in enumerate(zip(schedule.month.tolist(), schedule.component.tolist())):
+            if draws.taught[j] and draws.held[j, s]:
+                log.append(Event(month, "session", j, c, int(attended[j, s])))
     return tuple(sorted(log, key=lambda e: e.month))
 
 
@@ -66,8 +70,8 @@ def replicate_history(chunk: ChunkTimeline, rows: slice, patients: slice, draws:
         months=months,
         events=_events(chunk, rows, draws) if detail else (),
         paths=_team_paths(chunk, rows) if detail else (),
-        disband_month=gone, merge_month=np.full(k, np.nan),
-        merged_into=np.full(k, -1, dtype=np.int64),
+        disband_month=gone, merge_month=draws.reconfigured.merge_month.copy(),
+        merged_into=draws.reconfigured.merged_into.astype(np.int64),
         final_team=membership.current.copy(), lost_month=membership.lost_month.copy(),
         disrupted_month=_first_moves(membership.moves, membership.current.size),
         moves=tuple(membership.moves),
@@ -75,11 +79,11 @@ def replicate_history(chunk: ChunkTimeline, rows: slice, patients: slice, draws:
         fidelity_at_followup=chunk.fidelity_at_followup[rows],
         baseline_staff_in_post=chunk.baseline_in_post[rows],
         staff_departures=chunk.departures[rows],
+        staff=replicate_staff(chunk.staff, rows, draws.schedule),
         staff_flow={"joined": chunk.joined[rows], "moved_out": np.zeros(k, dtype=np.int64),
                     "moved_in": np.zeros(k, dtype=np.int64),
-                    "merged_out": np.zeros(k, dtype=np.int64),
-                    "merged_in": np.zeros(k, dtype=np.int64),
+                    "merged_out": chunk.merged_out[rows], "merged_in": chunk.merged_in[rows],
                     "removed": np.where(np.isnan(gone), 0, remaining),
                     "waiting": np.zeros(k, dtype=np.int64),
-                    "posts": chunk.posts[rows],
+                    "posts": chunk.establishment[rows],
                     "in_post": np.where(np.isnan(gone), remaining, 0)})

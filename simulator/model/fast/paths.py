@@ -1,11 +1,15 @@
 """Fidelity paths of every team of a chunk at once, and their exact integrals.
 
-A team's fidelity F_j(t) = trained / in post (0 with nobody in post) is piecewise constant: it
-changes when a holder joins (in post + 1), is trained (trained + 1), leaves (in post − 1, and
-trained − 1 if they were), and drops to 0 when the team disbands. The chunk's events are
-sorted by (team, month), laid out as one row per team, (G, W) with G the chunk's teams and W
-the most events of any team, and counted up along each row. ∫0^a F_j(t) dt is then the sum of
-whole segments before a plus the part of the segment holding a, exactly (no time grid).
+A team's fidelity is F_j(t) = Σ_c w_c share_c(t) / Σ_c w_c, share_c the share of component
+c's audience in post who have completed it (0 with none of the audience in post;
+``components.component_shares`` and ``weighted_fidelity``; with one component for the whole
+team, F_j = completed / in post, the SimPy roster's own arithmetic). It is piecewise
+constant: it changes when a holder joins (in post + 1, and the manager audience + 1 for the
+manager post), completes a component (completed_c + 1), leaves (in post − 1, and completed_c
+− 1 for each c they had completed), and drops to 0 when the team disbands. The chunk's events
+are sorted by (team, month), laid out as one row per team, (G, W) with G the chunk's teams and
+W the most events of any team, and counted up along each row. ∫0^a F_j(t) dt is then the sum
+of whole segments before a plus the part of the segment holding a, exactly (no time grid).
 
 Each row is computed from its own team's events only (a cumulative sum along the row), so a
 team's numbers do not depend on which other teams share the chunk.
@@ -16,7 +20,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-START, LEAVE, JOIN, TRAIN, DISBAND = 0, 1, 2, 3, 4   # order of events at equal months
+from simulator.model.components import component_shares, weighted_fidelity
+
+START, LEAVE, JOIN, TRAIN, DISBAND, SESSION = 0, 1, 2, 3, 4, 5   # order at equal months
+POOLED_OUT, POOLED_IN = 6, 7   # a holder leaves with a merge, arrives with one (not logged)
+POST, MANAGER_POST = 0, 1   # columns of the event deltas before the components' (2 + c)
 
 
 @dataclass(frozen=True)
@@ -31,7 +39,8 @@ class TeamEvents:
 @dataclass(frozen=True)
 class Paths:
     """Rows of (G, W): event months (inf past a team's last event), kind, staff in post and
-    fidelity after each event, and ∫0^month F at each event."""
+    fidelity after each event, and ∫0^month F at each event; (G, W, C) each component's
+    completion share after each event."""
 
     month: np.ndarray
     kind: np.ndarray
@@ -39,6 +48,7 @@ class Paths:
     fidelity: np.ndarray
     cumulative: np.ndarray
     last: np.ndarray    # (G,) column of each team's last event
+    shares: np.ndarray  # (G, W, C)
 
     def integral(self, team: np.ndarray, month: np.ndarray) -> np.ndarray:
         """∫0^month F_team(t) dt for each (team, month) pair, fidelity-months."""
@@ -52,29 +62,44 @@ class Paths:
         return values[np.arange(self.last.size), self.last]
 
 
-def team_events(team: np.ndarray, start: np.ndarray, end: np.ndarray, left: np.ndarray,
-                trained_at: np.ndarray, disband_month: np.ndarray) -> tuple[TeamEvents, np.ndarray, np.ndarray]:
-    """The events of spells (S,) and of the chunk's G teams, with (E,) changes of staff in
-    post and of trained staff."""
-    g = disband_month.size
-    joins, trains = start > 0, trained_at < end
-    gone = ~np.isnan(disband_month)
-    teams = np.concatenate([np.arange(g), team[joins], team[trains], team[left],
-                            np.flatnonzero(gone)])
-    month = np.concatenate([np.zeros(g), start[joins], trained_at[trains], end[left],
-                            disband_month[gone]])
-    kind = np.concatenate([np.full(g, START), np.full(joins.sum(), JOIN),
-                           np.full(trains.sum(), TRAIN), np.full(left.sum(), LEAVE),
-                           np.full(gone.sum(), DISBAND)])
-    d_post = np.concatenate([np.zeros(g), np.ones(joins.sum()), np.zeros(trains.sum()),
-                             -np.ones(left.sum()), np.zeros(gone.sum())])
-    d_trained = np.concatenate([np.zeros(g), np.zeros(joins.sum()), np.ones(trains.sum()),
-                                -(trained_at[left] < end[left]).astype(float), np.zeros(gone.sum())])
-    return TeamEvents(teams, month, kind), d_post, d_trained
+def team_events(team: np.ndarray, start: np.ndarray, end: np.ndarray, ends: np.ndarray,
+                manager: np.ndarray, completed_at: np.ndarray, disband_month: np.ndarray,
+                sessions: tuple[np.ndarray, np.ndarray],
+                merges: tuple[np.ndarray, np.ndarray] | None = None
+                ) -> tuple[TeamEvents, np.ndarray]:
+    """The events of pieces (P,) of spells (``merges.Pieces``: ``ends`` before their team
+    does, by leaving or a merge; ``manager``: hold the manager post; ``completed_at`` (P, C) of
+    their holder) and of the chunk's G teams, with (E, 2 + C) changes of staff in post, of the
+    manager post's holders and of each component's completed staff in post (a piece that
+    begins with a merge brings its holder's completions). ``sessions`` (team, month) of every
+    session held change nothing, but cut the path where the SimPy engine records it, so the
+    integrals add the same segments in the same order (exact agreement). ``merges`` (P,) bool
+    (began with a merge, ended with one) mark those starts and ends ``POOLED_IN`` / ``OUT``."""
+    g, n_c = disband_month.size, completed_at.shape[1]
+    joins, gone = start > 0, ~np.isnan(disband_month)
+    done = completed_at < end[:, None]                    # (P, C) completed while in post
+    during = done & (completed_at >= start[:, None])
+    spell, comp = np.nonzero(during)
+    teams = np.concatenate([np.arange(g), team[joins], team[spell], team[ends],
+                            np.flatnonzero(gone), sessions[0]])
+    month = np.concatenate([np.zeros(g), start[joins], completed_at[spell, comp], end[ends],
+                            disband_month[gone], sessions[1]])
+    moved, merged = merges if merges is not None else (np.zeros(team.size, bool),) * 2
+    kind = np.concatenate([np.full(g, START), np.where(moved[joins], POOLED_IN, JOIN),
+                           np.full(spell.size, TRAIN), np.where(merged[ends], POOLED_OUT, LEAVE),
+                           np.full(gone.sum(), DISBAND), np.full(sessions[0].size, SESSION)])
+    delta = np.zeros((teams.size, 2 + n_c))
+    at = np.cumsum([0, g, joins.sum(), spell.size, ends.sum()])
+    delta[at[1]:at[2], POST], delta[at[1]:at[2], MANAGER_POST] = 1.0, manager[joins]
+    delta[at[1]:at[2], 2:] = done[joins] & ~during[joins]   # brought by a merge
+    delta[at[2] + np.arange(spell.size), 2 + comp] = 1.0
+    delta[at[3]:at[4], POST], delta[at[3]:at[4], MANAGER_POST] = -1.0, -1.0 * manager[ends]
+    delta[at[3]:at[4], 2:] = -1.0 * done[ends]
+    return TeamEvents(teams, month, kind), delta
 
 
-def _rows(events: TeamEvents, columns: list[np.ndarray], n_teams: int):
-    """Sort by (team, month, kind) and lay each team's events out as one row of (G, W)."""
+def _rows(events: TeamEvents, delta: np.ndarray, n_teams: int):
+    """Sort by (team, month, kind) and lay each team's events out as one row of (G, W[, D])."""
     order = np.lexsort((events.kind, events.month, events.team))
     team = events.team[order]
     counts = np.bincount(team, minlength=n_teams)
@@ -82,24 +107,36 @@ def _rows(events: TeamEvents, columns: list[np.ndarray], n_teams: int):
     col = np.arange(team.size) - first[team]
     width = int(counts.max())
     out = []
-    for values, fill in zip([events.month, events.kind, *columns], [np.inf, -1] + [0] * len(columns)):
-        grid = np.full((n_teams, width), fill, dtype=np.asarray(values).dtype)
-        grid[team, col] = np.asarray(values)[order]
+    for values, fill in zip([events.month, events.kind, delta], [np.inf, -1, 0]):
+        values = np.asarray(values)
+        grid = np.full((n_teams, width, *values.shape[1:]), fill, dtype=values.dtype)
+        grid[team, col] = values[order]
         out.append(grid)
     return out, counts - 1
 
 
-def build_paths(events: TeamEvents, d_post: np.ndarray, d_trained: np.ndarray,
-                posts: np.ndarray) -> Paths:
-    """Staff in post, trained and fidelity after each event; cumulative integrals."""
-    (month, kind, dp, dt), last = _rows(events, [d_post, d_trained], posts.size)
+def _fidelity(in_post, managers, completed, one_team_component, manager_only, weights):
+    """(G, W) F and (G, W, C) shares from the counts after each event."""
+    audience = np.where(manager_only, managers[..., None], in_post[..., None])
+    shares = component_shares(completed, audience)
+    if one_team_component:   # today's arithmetic, bit for bit (``roster.TeamState.record``)
+        return shares[..., 0], shares
+    return weighted_fidelity(shares, weights), shares
+
+
+def build_paths(events: TeamEvents, delta: np.ndarray, posts: np.ndarray, schedule) -> Paths:
+    """Staff in post, completion shares and fidelity after each event (``schedule``: the
+    components' ``training.Schedule``); cumulative integrals."""
+    (month, kind, d), last = _rows(events, delta, posts.size)
     ended = np.maximum.accumulate(kind == DISBAND, axis=1)
-    in_post = np.where(ended, 0, posts[:, None] + np.cumsum(dp, axis=1))
-    trained = np.where(ended, 0, np.cumsum(dt, axis=1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        fidelity = np.where(in_post > 0, trained / in_post, 0.0)
+    counts = np.where(ended[..., None], 0.0, np.cumsum(d, axis=1))
+    in_post = np.where(ended, 0, posts[:, None] + counts[..., POST])
+    managers = np.where(ended, 0, (posts[:, None] > 0) + counts[..., MANAGER_POST])
+    fidelity, shares = _fidelity(in_post, managers, counts[..., 2:],
+                                 schedule.one_team_component, schedule.manager_only,
+                                 schedule.weights)
     valid_next = np.isfinite(month[:, 1:])
     length = np.where(valid_next, month[:, 1:] - np.where(valid_next, month[:, :-1], 0.0), 0.0)
     cumulative = np.concatenate([np.zeros((posts.size, 1)),
                                  np.cumsum(fidelity[:, :-1] * length, axis=1)], axis=1)
-    return Paths(month, kind, in_post.astype(np.int64), fidelity, cumulative, last)
+    return Paths(month, kind, in_post.astype(np.int64), fidelity, cumulative, last, shares)

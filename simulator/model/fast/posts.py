@@ -32,6 +32,7 @@ class Spells:
     end: np.ndarray       # (S,) float months
     left: np.ndarray      # (S,) bool
     baseline: np.ndarray  # (S,) bool: the post's holder at month 0
+    post: np.ndarray      # (S,) int, the post (the chunk's index; a team's first is its manager's)
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ class Posts:
     until: np.ndarray     # (P,) the team's end, months
     tenure: np.ndarray    # (P, C) standard exponentials (C = 0 without turnover)
     vacancy: np.ndarray   # (P, C)
+    changes: tuple | None = None   # (months (P, D), rates (P, D + 1)): the post's leave rate
+    #                                 from each merge on (the receiving team's), else None
 
 
 def _cycles(months: float, rate: np.ndarray, vacancy_months: float) -> int:
@@ -53,20 +56,53 @@ def _cycles(months: float, rate: np.ndarray, vacancy_months: float) -> int:
 
 
 def first_block(posts: np.ndarray, rate_per_month: np.ndarray, vacancy_months: float,
-                team_end: np.ndarray, rng: np.random.Generator) -> Posts:
+                team_end: np.ndarray, rng: np.random.Generator,
+                changes: tuple | None = None) -> Posts:
     """K teams' posts (``posts`` (K,) establishment, ``rate_per_month`` (K,), ``team_end`` (K,)
-    months: disbanding, else follow-up) and their first block of tenures and vacancies."""
+    months: disbanding, else follow-up; ``changes`` (months (K, D), rates (K, D + 1)) of each
+    team's posts' leave rate at merges, or None) and their first block of tenures and
+    vacancies."""
     team = np.repeat(np.arange(posts.size), posts)
     rate, until = rate_per_month[team], team_end[team]
     if not np.any(rate > 0):
         return Posts(team, rate, until, np.empty((team.size, 0)), np.empty((team.size, 0)))
-    block = _cycles(float(until.max()), rate, vacancy_months)
+    fastest = rate if changes is None else changes[1]
+    block = _cycles(float(until.max()), fastest, vacancy_months)
     tenure = rng.standard_exponential((team.size, block))
-    return Posts(team, rate, until, tenure, rng.standard_exponential((team.size, block)))
+    return Posts(team, rate, until, tenure, rng.standard_exponential((team.size, block)),
+                 None if changes is None else (changes[0][team], changes[1][team]))
 
 
-def _times(tenure, vacancy, rate, vacancy_months, last) -> tuple[np.ndarray, np.ndarray]:
-    """(leave, join) months (P, C) of blocks of standard exponentials, after ``last`` (P,)."""
+def after_hazard(start: np.ndarray, hazard: np.ndarray, changes: tuple) -> np.ndarray:
+    """(P,) the month x ≥ start at which ∫_start^x r(t) dt = hazard, r the post's leave rate,
+    piecewise constant: rates[d] from months[d − 1] (``changes`` = (months (P, D), rates
+    (P, D + 1))). A holder in post at a merge leaves at the receiving team's rate from then
+    on (the exponential is memoryless; time change of a unit-rate Poisson process)."""
+    months, rates = changes
+    lower = np.concatenate([np.full((start.size, 1), -np.inf), months], axis=1)
+    upper = np.concatenate([months, np.full((start.size, 1), np.inf)], axis=1)
+    left, out = hazard.astype(float).copy(), np.full(start.size, np.inf)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for d in range(rates.shape[1]):
+            lo = np.maximum(start, lower[:, d])
+            width = np.where(upper[:, d] > lo, upper[:, d] - lo, 0.0)
+            room = rates[:, d] * width
+            ends = np.isinf(out) & (upper[:, d] > lo) & (left <= room)
+            out = np.where(ends, lo + left / rates[:, d], out)
+            left = np.where(ends | ~(upper[:, d] > lo), left, left - room)
+    return out
+
+
+def _times(tenure, vacancy, rate, vacancy_months, last,
+           changes: tuple | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(leave, join) months (P, C) of blocks of standard exponentials, after ``last`` (P,);
+    with ``changes``, the leave rate of each post changes at merges (``after_hazard``)."""
+    if changes is not None:
+        leave, join, t = np.empty(tenure.shape), np.empty(tenure.shape), last
+        for c in range(tenure.shape[1]):
+            leave[:, c] = after_hazard(t, tenure[:, c], changes)
+            join[:, c] = t = leave[:, c] + vacancy[:, c] * vacancy_months
+        return leave, join
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
         steps = np.stack([tenure / rate[:, None], vacancy * vacancy_months], axis=2)
     times = last[:, None] + np.cumsum(steps.reshape(rate.size, 2 * tenure.shape[1]), axis=1)
@@ -81,7 +117,7 @@ def more_cycles(p: Posts, vacancy_months: float, leave: np.ndarray, join: np.nda
     while not np.all(join[:, -1] >= p.until):
         tenure = rng.standard_exponential((p.rate.size, block))
         vacancy = rng.standard_exponential((p.rate.size, block))
-        more = _times(tenure, vacancy, p.rate, vacancy_months, join[:, -1])
+        more = _times(tenure, vacancy, p.rate, vacancy_months, join[:, -1], p.changes)
         leave, join = np.hstack([leave, more[0]]), np.hstack([join, more[1]])
     return leave, join
 
@@ -96,13 +132,13 @@ def spells_of(leave: np.ndarray, join: np.ndarray, until: np.ndarray, team: np.n
     first[:, 0] = True
     rows = np.broadcast_to(np.arange(until.size)[:, None], start.shape)[held]
     return Spells(team[rows], start[held], np.minimum(leave, until[:, None])[held],
-                  (leave < until[:, None])[held], first[held]), post[rows]
+                  (leave < until[:, None])[held], first[held], post[rows]), post[rows]
 
 
-def _stayers(team: np.ndarray, until: np.ndarray) -> Spells:
+def _stayers(team: np.ndarray, until: np.ndarray, post: np.ndarray) -> Spells:
     """Posts whose baseline holder stays to the team's end: one spell each."""
     return Spells(team, np.zeros(team.size), until, np.zeros(team.size, bool),
-                  np.ones(team.size, bool))
+                  np.ones(team.size, bool), post)
 
 
 def chunk_spells(posts: list[Posts], offsets: np.ndarray, vacancy_months: float,
@@ -115,7 +151,7 @@ def chunk_spells(posts: list[Posts], offsets: np.ndarray, vacancy_months: float,
     until = np.concatenate([p.until for p in posts])
     width = max(p.tenure.shape[1] for p in posts)
     if width == 0:
-        return _stayers(team, until)
+        return _stayers(team, until, np.arange(team.size))
     pad = lambda a, fill: np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=fill)  # noqa: E731
     tenure = np.concatenate([pad(p.tenure, np.inf) for p in posts])
     rate = np.concatenate([p.rate for p in posts])
@@ -128,13 +164,15 @@ def chunk_spells(posts: list[Posts], offsets: np.ndarray, vacancy_months: float,
     cols = np.repeat([p.tenure.shape[1] for p in posts], np.diff(rows))[moving]
     replicate = np.searchsorted(rows, moving, side="right") - 1
     short = np.unique(replicate[join[np.arange(moving.size), cols - 1] < until[moving]])
+    short = np.union1d(short, np.array([i for i, p in enumerate(posts) if p.changes is not None],
+                                       dtype=np.int64))
     moved, post = spells_of(leave, join, until[moving], team[moving], moving)
     stay = np.setdiff1d(np.flatnonzero(until > 0), moving, assume_unique=True)
     if short.size:   # their spells are redrawn whole
         stay = stay[~np.isin(np.searchsorted(rows, stay, side="right") - 1, short)]
         keep = ~np.isin(np.searchsorted(rows, post, side="right") - 1, short)
         moved, post = Spells(*(getattr(moved, f)[keep] for f in FIELDS)), post[keep]
-    parts, order = [_stayers(team[stay], until[stay]), moved], [stay, post]
+    parts, order = [_stayers(team[stay], until[stay], stay), moved], [stay, post]
     if short.size:
         for i in short.tolist():
             spells, posts_of = _redraw(posts[i], vacancy_months, rngs[i], offsets[i], rows[i])
@@ -148,10 +186,11 @@ def _redraw(p: Posts, vacancy_months: float, rng: np.random.Generator, offset: i
             first_post: int) -> tuple[Spells, np.ndarray]:
     """All spells of one replicate whose first block is too short for some post: its block,
     then further blocks from its stream."""
-    leave, join = _times(p.tenure, p.vacancy, p.rate, vacancy_months, np.zeros(p.rate.size))
+    leave, join = _times(p.tenure, p.vacancy, p.rate, vacancy_months, np.zeros(p.rate.size),
+                         p.changes)
     leave, join = more_cycles(p, vacancy_months, leave, join, rng)
     return spells_of(leave, join, p.until, p.team + offset,
                      first_post + np.arange(p.team.size))
 
 
-FIELDS = ("team", "start", "end", "left", "baseline")
+FIELDS = ("team", "start", "end", "left", "baseline", "post")

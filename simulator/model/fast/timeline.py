@@ -12,11 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simulator.model.fast.merges import Chains, chains, cut, final_end, rate_changes
 from simulator.model.fast.paths import Paths, build_paths, team_events
 from simulator.model.fast.posts import Posts, Spells, chunk_spells, first_block
-from simulator.model.fast.reconfiguration import Reconfigured, reconfigure
-from simulator.model.fast.training import Training, attendance_draws, train
-from simulator.model.timeline.staffing import attendance_probability, session_schedule
+from simulator.model.fast.reconfiguration import Reconfigured, reconfigure, sessions_at_end
+from simulator.model.fast.staff import ChunkStaff, chunk_staff, manager_spells
+from simulator.model.fast.training import (Schedule, Training, attendance_draws, schedule_of,
+                                           taught_spells, team_attendance, train)
 from simulator.model.world import World
 from simulator.scenario.schema import Scenario
 
@@ -27,41 +29,56 @@ class Draws:
 
     reconfigured: Reconfigured
     posts: Posts
-    sessions: np.ndarray     # (M,) session months
-    team_end: np.ndarray     # (K,) disbanding month, else follow-up
+    schedule: Schedule       # every component's sessions, (M,)
+    team_end: np.ndarray     # (K,) disbanding or merge month, else follow-up
     taught: np.ndarray       # (K,) bool: an intervention team (holds the sessions)
-    attendance: np.ndarray   # (K,) p_j
+    attendance: np.ndarray   # (K, C) p_jc
+    held: np.ndarray         # (K, M) bool: the session comes before the team's end
 
 
 def draw_timeline(world: World, arm: np.ndarray, scenario: Scenario,
                   rng: np.random.Generator) -> Draws:
-    iv, st, months = scenario.intervention, scenario.staff_turnover, scenario.trial.months
+    st, months = scenario.staff_turnover, scenario.trial.months
     reconfigured = reconfigure(world.site, arm, world.patient_team, scenario, rng)
-    gone = reconfigured.disband_month
-    team_end = np.where(np.isnan(gone), months, gone)
+    gone, merged = reconfigured.disband_month, reconfigured.merge_month
+    team_end = np.where(np.isnan(gone), np.where(np.isnan(merged), months, merged), gone)
     rate = st.annual_rate * np.exp(np.clip(st.leadership_on_turnover * world.leadership,
                                            -700, 700)) / 12
-    posts = first_block(world.staff, rate, st.vacancy_months, team_end, rng)
-    sessions = np.array(session_schedule(scenario), dtype=float)
-    p = attendance_probability(iv.attendance, iv.leadership_on_attendance, world.leadership)
-    return Draws(reconfigured, posts, sessions, team_end, arm == 1, np.asarray(p, dtype=float))
+    posts = first_block(world.staff, rate, st.vacancy_months,
+                        final_end(reconfigured.merged_into, team_end), rng,
+                        rate_changes(reconfigured.merged_into, reconfigured.merge_month, rate))
+    schedule = schedule_of(scenario)
+    return Draws(reconfigured, posts, schedule, team_end, arm == 1,
+                 team_attendance(scenario, world.leadership),
+                 sessions_at_end(reconfigured, schedule.month))
 
 
-def _spells_and_training(draws: list[Draws], teams: np.ndarray, scenario: Scenario,
-                         rngs: list[np.random.Generator]) -> tuple[Spells, Training]:
-    """The chunk's spells, then each replicate's attendance uniforms, then training."""
+def _chains(draws: list[Draws], teams: np.ndarray) -> Chains:
+    """The chunk's chains of owners (``merges``), in chunk team indices."""
+    into = np.concatenate([np.where(d.reconfigured.merged_into >= 0,
+                                    d.reconfigured.merged_into + teams[i], -1)
+                           for i, d in enumerate(draws)])
+    return chains(into, np.concatenate([d.reconfigured.merge_month for d in draws]))
+
+
+def _spells_and_training(draws: list[Draws], teams: np.ndarray, posts: np.ndarray,
+                         chain: Chains, scenario: Scenario, rngs: list[np.random.Generator]
+                         ) -> tuple[Spells, np.ndarray, Training]:
+    """The chunk's spells, which hold a manager post, then each replicate's attendance
+    uniforms, then training."""
     spells = chunk_spells([d.posts for d in draws], teams, scenario.staff_turnover.vacancy_months,
                           rngs)
     taught = np.concatenate([d.taught for d in draws])
-    sessions = draws[0].sessions
+    schedule = draws[0].schedule
     replicate = np.searchsorted(teams, spells.team, side="right") - 1
-    counts = np.bincount(replicate[taught[spells.team]], minlength=len(draws))
-    uniforms = np.concatenate([attendance_draws(int(counts[i]), sessions.size, rngs[i])
+    counts = np.bincount(replicate[taught_spells(spells, taught, chain)], minlength=len(draws))
+    uniforms = np.concatenate([attendance_draws(int(counts[i]), schedule.month.size, rngs[i])
                                for i in range(len(draws))])
-    training = train(spells, sessions, taught, np.concatenate([d.attendance for d in draws]),
-                     scenario.intervention.sessions_to_train,
-                     np.concatenate([d.team_end for d in draws]), uniforms)
-    return spells, training
+    manager = manager_spells(spells, posts)
+    training = train(spells, manager, schedule, taught,
+                     np.concatenate([d.attendance for d in draws]),
+                     np.concatenate([d.held for d in draws]), uniforms, chain)
+    return spells, manager, training
 
 
 @dataclass(frozen=True)
@@ -78,6 +95,10 @@ class ChunkTimeline:
     baseline_in_post: np.ndarray  # (G,) baseline holders still in post at follow-up
     remaining: np.ndarray         # (G,) holders in post at the team's end
     attended: np.ndarray          # (G, M) staff attending each session
+    staff: ChunkStaff             # every spell, for each replicate's staff records
+    merged_out: np.ndarray        # (G,) holders pooled into another team by a merge
+    merged_in: np.ndarray         # (G,) holders pooled in from another team
+    establishment: np.ndarray     # (G,) posts at the end (a merge pools the posts)
 
 
 def _exposure(paths: Paths, own: np.ndarray, moves: np.ndarray, months: float,
@@ -111,31 +132,85 @@ def _global_moves(draws: list[Draws], teams: np.ndarray, patients: np.ndarray) -
     return np.concatenate(out)
 
 
+def _sessions_held(draws: list[Draws]) -> tuple[np.ndarray, np.ndarray]:
+    """(team, month) of every session an intervention team of the chunk holds (before its end)."""
+    months = draws[0].schedule.month
+    taught = np.concatenate([d.taught for d in draws])
+    held = taught[:, None] & np.concatenate([d.held for d in draws])
+    team, s = np.nonzero(held)
+    return team, months[s]
+
+
+def _team_doses(paths: Paths, chain: Chains, months: float) -> np.ndarray:
+    """(G,) (1/T) ∫0^T F, following a merged team into the team it joined, summed as the
+    SimPy engine's ``history.team_doses`` sums it."""
+    g = paths.month.shape[0]
+    dose = paths.integral(np.arange(g), np.full(g, months)) / months
+    for team in np.flatnonzero(np.isfinite(chain.month).any(axis=1)).tolist():
+        ends = chain.month[team][np.isfinite(chain.month[team])].tolist()
+        owners = chain.owner[team, :len(ends) + 1].tolist()
+        total, start = 0.0, 0.0
+        for owner, end in zip(owners, ends):
+            total += float(paths.integral(np.array([owner]), np.array([end]))[0]
+                           - paths.integral(np.array([owner]), np.array([start]))[0])
+            start = end
+        last = np.array([owners[-1]])
+        dose[team] = (total + paths.integral(last, np.array([months]))[0]
+                      - paths.integral(last, np.array([start]))[0]) / months
+    return dose
+
+
+def _establishment(posts: np.ndarray, chain: Chains) -> np.ndarray:
+    """(G,) posts of each team at its end: its own and those of every team merged into it
+    before (``timeline.merges.pool_staff``)."""
+    owners = chain.owner
+    counted = np.concatenate([np.ones((owners.shape[0], 1), bool),
+                              owners[:, 1:] != owners[:, :-1]], axis=1)
+    return np.bincount(owners[counted], weights=np.repeat(posts, counted.sum(axis=1)),
+                       minlength=posts.size).astype(np.int64)
+
+
 def chunk_timeline(draws: list[Draws], worlds: list[World], scenario: Scenario,
                    rngs: list[np.random.Generator]) -> ChunkTimeline:
     """``rngs``: each replicate's timeline stream, as ``draw_timeline`` left it."""
     months = scenario.trial.months
     teams = np.cumsum([0] + [w.n_teams for w in worlds])
     patients = np.cumsum([0] + [w.patient_team.size for w in worlds])
-    cat = np.concatenate
-    spells, training = _spells_and_training(draws, teams, scenario, rngs)
-    spell_team, start, end, left = spells.team, spells.start, spells.end, spells.left
-    trained_at = training.trained_at
-    gone = cat([d.reconfigured.disband_month for d in draws])
-    posts = cat([w.staff for w in worlds]).astype(np.int64)
-    events, d_post, d_trained = team_events(spell_team, start, end, left, trained_at, gone)
-    paths = build_paths(events, d_post, d_trained, posts)
-    own = cat([w.patient_team + teams[i] for i, w in enumerate(worlds)])
+    posts = np.concatenate([w.staff for w in worlds]).astype(np.int64)
+    chain = _chains(draws, teams)
+    spells, manager, training = _spells_and_training(draws, teams, posts, chain, scenario, rngs)
+    pieces = cut(spells, chain)
+    gone = np.concatenate([d.reconfigured.disband_month for d in draws])
+    manages = manager[pieces.holder] & pieces.owned
+    # a component counts a piece only if its role is in the audience (a merged manager is staff)
+    counts = ~draws[0].schedule.manager_only[None, :] | manages[:, None]
+    completed = np.where(counts, training.completed_at[pieces.holder], np.inf)
+    events, delta = team_events(pieces.team, pieces.start, pieces.end, pieces.left | pieces.merged,
+                                manages, completed, gone, _sessions_held(draws),
+                                (pieces.moved, pieces.merged))
+    paths = build_paths(events, delta, posts, draws[0].schedule)
+    own = np.concatenate([w.patient_team + teams[i] for i, w in enumerate(worlds)])
     moves = _global_moves(draws, teams, patients)
+    return _chunk_counts(paths, posts, chain, spells, pieces, training, draws, gone, teams,
+                         _exposure(paths, own, moves, months,
+                                   scenario.intervention.effect_lag_months), months)
+
+
+def _chunk_counts(paths, posts, chain, spells, pieces, training, draws, gone, teams, exposure,
+                  months) -> ChunkTimeline:
+    """The chunk's per-team counts, staff records and doses."""
     g = posts.size
-    count = lambda mask: np.bincount(spell_team[mask], minlength=g)  # noqa: E731
-    baseline = spells.baseline
-    running = np.isnan(gone)
+    count = lambda mask: np.bincount(pieces.team[mask], minlength=g)  # noqa: E731
+    held = ~pieces.left & ~pieces.merged                   # in post at the team's end
+    attended = training.attended_by(pieces.holder, pieces.end, held, draws[0].schedule)
     return ChunkTimeline(
-        paths=paths, posts=posts,
-        exposure=_exposure(paths, own, moves, months, scenario.intervention.effect_lag_months),
-        team_dose=paths.integral(np.arange(g), np.full(g, months)) / months,
+        paths=paths, posts=posts, exposure=exposure,
+        team_dose=_team_doses(paths, chain, months),
         fidelity_at_followup=paths.at_end(paths.fidelity),
-        departures=count(left), joined=count(start > 0),
-        baseline_in_post=np.where(running, count(baseline & ~left), 0),
-        remaining=count(~left), attended=training.attended)
+        departures=count(pieces.left), joined=count((pieces.start > 0) & ~pieces.moved),
+        baseline_in_post=np.where(np.isnan(gone), count(spells.baseline[pieces.holder] & held), 0),
+        remaining=count(held), attended=training.attended,
+        staff=chunk_staff(spells, pieces, attended, posts, gone,
+                          np.repeat(teams[:-1], np.diff(teams))),
+        merged_out=count(pieces.merged), merged_in=count(pieces.moved),
+        establishment=_establishment(posts, chain))
