@@ -1,8 +1,9 @@
 """``make bench``: throughput, peak memory and time per stage, written to outputs/bench/bench.csv.
 
 Cases: (a) a plain design — 14 teams per arm × 20 patients, ICC 0.05, no dynamics, mixed_ancova;
-(b) REFOCUS as one kind of session (tests/reference/refocus_one_component.yaml, the
-refocus.yaml of before issue 13) with full dynamics, mixed_ancova + cluster_summary. For each case and
+(b) REFOCUS (scenarios/refocus.yaml: six strategies, full dynamics, mixed_ancova +
+cluster_summary); (c) REFOCUS as one kind of session (tests/reference/refocus_one_component.yaml,
+the refocus.yaml of before issue 13, the case earlier figures were measured on). For each case and
 each engine (SimPy, fast): replicates/s serial and with 2 workers, parallel efficiency (the
 2-worker rate over twice the serial rate), time per stage, the ratio against the SimPy engine
 and against a naive loop that fits statsmodels MixedLM per replicate on the same data. Peak RSS
@@ -31,7 +32,8 @@ from simulator.montecarlo.runner import DEFAULT_CHUNK, FAST_CHUNK, RunSettings, 
 from simulator.scenario.files import load_scenario, parse_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
-REFOCUS_ONE_COMPONENT = ROOT / "tests" / "reference" / "refocus_one_component.yaml"   # issue 16 case (b)
+REFOCUS = ROOT / "scenarios" / "refocus.yaml"                                          # case (b)
+REFOCUS_ONE_COMPONENT = ROOT / "tests" / "reference" / "refocus_one_component.yaml"   # case (c)
 PLAIN = {
     "name": "bench_plain", "seed": 1,
     "trial": {"teams": 28, "patients_per_team": {"mean": 20, "cv": 0.0}, "team_types": {"cmht": 1.0}},
@@ -43,8 +45,8 @@ PLAIN = {
 
 
 def cases() -> dict:
-    refocus = load_scenario(REFOCUS_ONE_COMPONENT)
-    return {"plain": parse_scenario(PLAIN), "refocus": refocus}
+    return {"plain": parse_scenario(PLAIN), "refocus": load_scenario(REFOCUS),
+            "refocus_one_component": load_scenario(REFOCUS_ONE_COMPONENT)}
 
 
 ENGINES = ("simpy", "fast")
@@ -114,12 +116,11 @@ def peak_rss_mb(scenario_path: Path, replicates: int, workers: int) -> float:
 
 
 def solve_seconds(engine: str) -> float:
-    """Wall seconds of ``crtsim solve`` REFOCUS ``--target-power 0.8``: REFOCUS as one kind of
-    session (the six-strategy refocus.yaml uses components, which run on SimPy only)."""
+    """Wall seconds of ``crtsim solve scenarios/refocus.yaml --target-power 0.8``."""
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "simulator", "solve",
-                        str(REFOCUS_ONE_COMPONENT), "--target-power", "0.8",
+                        str(REFOCUS), "--target-power", "0.8",
                         "--quiet", "--out", tmp, "--engine", engine], check=True,
                        stdout=subprocess.DEVNULL)
         return time.perf_counter() - start
@@ -171,7 +172,7 @@ def main(argv=None) -> int:
     parser.add_argument("--naive-replicates", type=int, default=40)
     parser.add_argument("--rss-replicates", type=int, default=100_000)
     parser.add_argument("--solve", action=argparse.BooleanOptionalAction, default=True,
-                        help="time crtsim solve on REFOCUS (one component) with the fast engine")
+                        help="time crtsim solve on REFOCUS with the fast engine")
     parser.add_argument("--out", default=str(ROOT / "outputs" / "bench" / "bench.csv"))
     args = parser.parse_args(argv)
     rows = measure(args)
