@@ -148,5 +148,6 @@ def train(spells: Spells, manager: np.ndarray, schedule: Schedule, in_interventi
         done = count[:, -1] >= k
         first = np.argmax(count >= k, axis=1)
         completed_at[taught[done], c] = schedule.month[cols][first[done]]
-    np.add.at(attended, (owner, np.broadcast_to(np.arange(n_m), owner.shape)), counted[taught])
+    cell = owner * n_m + np.arange(n_m)                    # (team, session) of each attendance
+    attended = np.bincount(cell[counted[taught]], minlength=attended.size).reshape(attended.shape)
     return Training(completed_at, counted, attended)
