@@ -88,11 +88,7 @@ def _merge(item, svc: Services, busy: dict, rng: np.random.Generator) -> tuple[i
         return None
     b, a = pair
     taken.update(pair)
-    m = svc.membership
-    m.active[b] = False
-    for i in np.flatnonzero(m.current == b).tolist():
-        m.current[i] = a
-        m.moves.append((month, i, b, a))
+    svc.membership.merge(b, a, month)
     return pair
 
 

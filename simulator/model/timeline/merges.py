@@ -118,11 +118,7 @@ def merge_teams(b: int, a: int, now: float, svc: Services, log: list) -> None:
     sb.merged_at, sb.merged_into = now, a
     svc.states[a].record(now)
     sb.record(now)
-    m = svc.membership
-    m.active[b] = False
-    for i in np.flatnonzero(m.current == b).tolist():
-        m.current[i] = a
-        m.moves.append((now, i, b, a))
+    svc.membership.merge(b, a, now)
     log.append(Event(now, "merge", b, -1, a))
     svc.processes[b].interrupt("merge")
 

@@ -23,6 +23,13 @@ class Membership:
         self.moves: list[tuple[float, int, int, int]] = []   # (month, patient, from, to; -1 lost)
         self.active = np.ones(n_teams, dtype=bool)
 
+    def merge(self, team: int, into: int, month: float) -> None:
+        """Team ``team`` merges into ``into``: it stops, and its patients move there."""
+        self.active[team] = False
+        for i in np.flatnonzero(self.current == team).tolist():
+            self.current[i] = into
+            self.moves.append((month, i, team, into))
+
 
 def disband_plan(spec: Reconfiguration, n_teams: int, months: float,
                  rng: np.random.Generator) -> list[tuple[float, int, str | None]]:
