@@ -127,16 +127,12 @@ def sessions_at_end(reconfigured: Reconfigured, session_month: np.ndarray) -> np
     gone, merged = reconfigured.disband_month, reconfigured.merge_month
     end = np.where(np.isnan(gone), np.where(np.isnan(merged), np.inf, merged), gone)
     m = session_month[None, :]
-    months = np.sort(session_month)
-    # rank: earlier sessions at the same month; previous: the last session month before the end
+    # the schedule is in month order (``staffing.component_schedule``): rank = earlier sessions
+    # at the same month; previous = the last session month before the end (-1.5: none)
     rank = (np.arange(session_month.size)
-            - np.searchsorted(session_month, session_month, side="left"))[None, :] \
-        if np.all(session_month[1:] >= session_month[:-1]) else np.array(
-            [np.sum(session_month[:s] == x) for s, x in enumerate(session_month)],
-            dtype=np.int64)[None, :]
-    before = np.searchsorted(months, end, side="left") - 1
-    previous = np.where(before >= 0, months[np.maximum(before, 0)], -1.5) if months.size \
-        else np.full(end.size, -1.5)
+            - np.searchsorted(session_month, session_month, side="left"))[None, :]
+    previous = np.concatenate(([-1.5], session_month))[
+        np.searchsorted(session_month, end, side="left")]
     held = reconfigured.disband_rank + (previous < reconfigured.disband_asked)
     return (m < end[:, None]) | ((m == end[:, None]) & ~np.isnan(gone)[:, None]
                                  & (rank < held[:, None]))
