@@ -1,7 +1,7 @@
 """The fast engine's chunk-at-once diagnostics (``model/fast/batch_diagnostics.py``) against
 the per-replicate reference ``model.replicate.diagnostics``: the same keys, value types and
-numbers, bit for bit, on the fast engine's replicates and on SimPy replicates with the
-processes the fast engine does not simulate yet (merges, staff moves)."""
+numbers, bit for bit, on the fast engine's replicates and on SimPy replicates with merges and
+staff moves."""
 from __future__ import annotations
 
 import math

@@ -56,6 +56,17 @@ DYNAMIC_COMPONENTS = {
 }
 
 
+# Staff moves (issue 14) with components, refreshers for newcomers, disbanding and the
+# score-based analyses: the moves event loop (``model/fast/moves.py``) and carried training.
+DYNAMIC_MOVES = {
+    **{k: v for k, v in DYNAMIC_COMPONENTS.items() if k != "reconfiguration"},
+    "name": "fast_moves", "reconfiguration": DYNAMIC["reconfiguration"],
+    "staff_turnover": {**DYNAMIC["staff_turnover"], "move_share": 0.5},
+}
+SPECS = [DYNAMIC, DYNAMIC_COMPONENTS, DYNAMIC_MOVES]
+SPEC_IDS = ["one", "components", "moves"]
+
+
 def _streams(scenario):
     return lambda r, stage, label=None: stream(scenario.seed, r, stage, label)
 
@@ -84,7 +95,7 @@ def _same(a, b) -> bool:
 
 @settings(deadline=None, max_examples=15, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.integers(0, 40), min_size=1, max_size=6, unique=True), st.data(),
-       st.sampled_from([DYNAMIC, DYNAMIC_COMPONENTS]))
+       st.sampled_from(SPECS))
 def test_a_replicate_does_not_depend_on_its_chunk(replicates, data, spec):
     scenario = parse_scenario(spec)
     r = data.draw(st.sampled_from(replicates))
@@ -116,7 +127,7 @@ def test_rosters_fidelity_and_staff_records_stay_consistent(replicates):
                               h.staff_flow["merged_out"])
 
 
-@pytest.mark.parametrize("spec", [DYNAMIC, DYNAMIC_COMPONENTS], ids=["one", "components"])
+@pytest.mark.parametrize("spec", SPECS, ids=SPEC_IDS)
 def test_a_replicate_needing_more_cycles_does_not_depend_on_its_chunk(spec):
     scenario = parse_scenario(spec)
     with patch.object(posts_module, "_cycles", lambda *a: 1):   # every replicate draws more
@@ -131,7 +142,7 @@ def _replicates_csv(tmp_path, spec, name, **kw) -> str:
     return (tmp_path / name / "replicates.csv").read_text()
 
 
-@pytest.mark.parametrize("spec", [DYNAMIC, DYNAMIC_COMPONENTS], ids=["one", "components"])
+@pytest.mark.parametrize("spec", SPECS, ids=SPEC_IDS)
 def test_fast_results_do_not_depend_on_chunk_size_workers_or_executor(tmp_path, spec):
     serial = _replicates_csv(tmp_path, spec, "a", executor="serial", chunk_size=7)
     assert serial == _replicates_csv(tmp_path, spec, "b", executor="local", workers=2,
@@ -175,8 +186,11 @@ def test_spells_tile_each_post_in_time_order(teams, rate, vacancy, seed, small_b
 
 def test_keys_outside_the_whitelist_fall_back_to_simpy(monkeypatch):
     moves = parse_scenario({"name": "m", "staff_turnover": {"move_share": 0.3}})
-    assert uncovered(moves) == ["staff_turnover.move_share"]
-    assert choose_engine([moves], "auto")[0] == "simpy"
+    assert uncovered(moves) == [] and choose_engine([moves], "auto")[0] == "fast"
+    merging = moves.model_copy(update={"reconfiguration": parse_scenario({
+        "name": "m", "reconfiguration": {"merges": {"rate_per_team_year": 0.2}}}).reconfiguration})
+    assert uncovered(merging) == ["staff_turnover.move_share with reconfiguration.merges"]
+    assert choose_engine([merging], "auto")[0] == "simpy"
     plain = parse_scenario({"name": "p", "intervention": {"attendance": 0.3}})
     assert choose_engine([plain], "auto")[0] == "fast"
     monkeypatch.delitem(coverage.COVERED, "intervention.attendance")   # a key added later
@@ -186,11 +200,14 @@ def test_keys_outside_the_whitelist_fall_back_to_simpy(monkeypatch):
         choose_engine([plain], "fast")
 
 
-def test_engine_fast_on_a_scenario_it_does_not_cover_is_a_usage_error(capsys):
-    assert main(["run", str(SCENARIOS / "staff_moves.yaml"), "--engine", "fast",
-                 "--replicates", "2"]) == 2
+def test_engine_fast_on_a_scenario_it_does_not_cover_is_a_usage_error(capsys, write_yaml):
+    import yaml
+    path = write_yaml(yaml.safe_dump({"name": "mm", "staff_turnover": {"move_share": 0.3},
+                                      "reconfiguration": {"merges": {"rate_per_team_year": 0.2}}}))
+    assert main(["run", str(path), "--engine", "fast", "--replicates", "2"]) == 2
     err = capsys.readouterr().err
-    assert "does not cover staff_turnover.move_share" in err and "Traceback" not in err
+    assert "does not cover staff_turnover.move_share with reconfiguration.merges" in err
+    assert "Traceback" not in err
 
 
 @settings(deadline=None, max_examples=50)

@@ -39,9 +39,11 @@ AGREEMENT_CASES = [
     ("merges.yaml", 4), ("merges.yaml", 11),               # 2 per arm; 5 pairs across arms, final
     ("refocus_merging", 0),                                # merges with turnover and components
     ("implementation_merging", 0),                         # merges between teams' own leave rates
-    ("refocus_outcomes.yaml", 0), ("binary_outcome.yaml", 1), ("refocus_assurance.yaml", 0)]
-# Not covered yet (staff moves): auto must choose SimPy for these.
-FALLBACK_CASES = ["staff_moves.yaml"]
+    ("refocus_outcomes.yaml", 0), ("binary_outcome.yaml", 1), ("refocus_assurance.yaml", 0),
+    ("staff_moves.yaml", 3),                               # half the leavers move, disbanding
+    ("refocus_moving", 0)]                                 # moves with components, staff outcome
+# Not covered (staff moves with merges): auto must choose SimPy for these.
+FALLBACK_CASES = ["moving_and_merging"]
 # REFOCUS's six strategies with teams merging at random and on schedule, across arms, a team
 # disbanding, the staff outcome and the median split: every process a merge touches at once.
 MERGES = {"rate_per_team_year": 0.3, "within": "site", "scheduled": [{"month": 6, "pairs": 2}]}
@@ -59,7 +61,21 @@ REFOCUS_MERGING = {
         "staff_outcome": parse_scenario({"name": "m", "staff_outcome": {
             "effect_at_full_dose": 0.4}}).staff_outcome,
         "analysis": parse_scenario({"name": "m", "analysis": {
-            "estimators": ["mixed_ancova", "implementation_split"]}}).analysis})}
+            "estimators": ["mixed_ancova", "implementation_split"]}}).analysis}),
+    # REFOCUS's six strategies (one for the manager post) with 40 % of leavers moving, refreshers
+    # for newcomers only (a mover who arrives after a first session is one), the staff outcome
+    "refocus_moving": lambda: load_scenario(SCENARIOS / "refocus.yaml").model_copy(update={
+        "staff_turnover": parse_scenario({"name": "m", "staff_turnover": {
+            "annual_rate": 0.4, "vacancy_months": 2, "move_share": 0.4}}).staff_turnover,
+        "intervention": load_scenario(SCENARIOS / "refocus.yaml").intervention.model_copy(
+            update={"refresher_every_months": 3, "refresher_for": "newcomers"}),
+        "staff_outcome": parse_scenario({"name": "m", "staff_outcome": {
+            "effect_at_full_dose": 0.4}}).staff_outcome,
+        "analysis": parse_scenario({"name": "m", "analysis": {
+            "estimators": ["mixed_ancova", "implementation_split"]}}).analysis}),
+    "moving_and_merging": lambda: load_scenario(SCENARIOS / "staff_moves.yaml").model_copy(
+        update={"reconfiguration": parse_scenario({"name": "m", "reconfiguration": {
+            "merges": MERGES}}).reconfiguration})}
 
 
 def _scenario(name: str, point: int):
@@ -87,6 +103,8 @@ def _timeline_statistics(rep) -> dict[str, float]:
            "teams_disbanded": rep.diagnostics["teams_disbanded"],
            "patients_analysed": rep.diagnostics["patients_analysed"],
            "true_itt": rep.outcomes.true_itt,
+           **{f"staff {k}": float(h.staff_flow[k].sum()) for k in (
+               "joined", "moved_out", "moved_in", "waiting", "removed")},
            **{k: rep.diagnostics[k] for k in ("teams_merged", "final_cluster_size_var",
                                                "contamination")}}
     if h.staff is not None:
@@ -96,7 +114,7 @@ def _timeline_statistics(rep) -> dict[str, float]:
         row["teams_without_score"] = rep.diagnostics["teams_without_score"]
         staff = h.staff
         row.update({f"spells {why}": float(np.count_nonzero(staff.why_ended == why))
-                    for why in ("left", "merged", "disbanded", "followup")})
+                    for why in ("left", "moved", "merged", "disbanded", "followup")})
         row.update({"spells moved": float(staff.moved.sum()),
                     "stayers": float(staff.stayer.sum()),
                     "managers completing": float(staff.completed[staff.role == "manager"].sum())})
@@ -171,7 +189,7 @@ def test_engines_agree_in_distribution_large(name, point):
 
 @pytest.mark.parametrize("name", FALLBACK_CASES)
 def test_auto_falls_back_to_simpy_for_processes_not_covered(name):
-    points = design_points(load_scenario(SCENARIOS / name))
+    points = design_points(REFOCUS_MERGING[name]())
     engine, why = choose_engine([p.scenario for p in points], "auto")
     assert engine == "simpy" and "does not cover" in why
 

@@ -3,12 +3,14 @@ the ITT truth, staff conservation, and nothing changed when nobody moves."""
 import math
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from simulator.montecarlo.engine import draw_replicate
 from simulator.scenario.files import parse_scenario
 from simulator.model.timeline import run_timeline
 from simulator.model.world import build_world
+from simulator.model.timeline.roster import MOVER
 
 
 def _small_sites(share, rate=1.0, vacancy=1.0):
@@ -57,11 +59,12 @@ def test_moves_give_control_patients_exposure_and_the_itt_truth_falls():
     assert np.all(moves > 0)
 
 
-def test_movers_keep_their_training():
+@pytest.mark.parametrize("engine", ["simpy", "fast"])
+def test_movers_keep_their_training(engine):
     """Attendance 1 and one session at month 0: every baseline member is trained, newcomers never
     are; so a control team's trained staff are exactly the movers from intervention teams."""
     s = _small_sites(1.0)
-    rep = draw_replicate(s, 3)
+    rep = draw_replicate(s, 3, engine=engine)
     h = rep.history
     ctl = rep.arm == 0
     assert h.staff_flow["moved_in"][ctl].sum() > 0
@@ -109,3 +112,35 @@ def test_staff_are_conserved_and_rosters_stay_in_bounds_with_moves(seed, share, 
     assert months == sorted(months) and all(0 <= m < s.trial.months for m in months)
     check_staff(world, h)
     assert np.all((h.exposure >= 0) & (h.exposure <= 1))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), share=st.floats(0.01, 1), rate=st.floats(0.05, 3),
+       vacancy=st.sampled_from([0.0, 0.5, 3.0]), teams=st.integers(4, 14),
+       disband=st.floats(0, 1.5), sites=st.sampled_from([1, 2, 3]))
+def test_the_fast_engine_conserves_staff_and_keeps_movers_records(seed, share, rate, vacancy,
+                                                                  teams, disband, sites):
+    """The fast engine's moves (``model/fast/moves.py``): the same conservation as SimPy's, and
+    in the staff records every move out of a team is a spell ending "moved", every arrival a
+    spell of origin MOVER that starts when, or after (having waited for a post), the same
+    person's last spell ended by moving, with at least the sessions that spell had attended."""
+    s = parse_scenario({"name": "t", "seed": seed % 1000, "trial": {
+        "teams": teams, "sites": {f"s{i}": 1 / sites for i in range(sites)},
+        "staff_per_team": {"mean": 5, "min": 1}, "patients_per_team": {"mean": 4}},
+        "staff_turnover": {"annual_rate": rate, "vacancy_months": vacancy, "move_share": share},
+        "intervention": {"session_months": [0, 1, 2], "refresher_every_months": 2.0},
+        "reconfiguration": {"disband_rate_per_team_year": disband}})
+    rep = draw_replicate(s, seed % 97, engine="fast")
+    h, staff = rep.history, rep.history.staff
+    months = [e.month for e in h.events]
+    assert months == sorted(months) and all(0 <= m < s.trial.months for m in months)
+    check_staff(rep.world, h)
+    assert np.count_nonzero(staff.why_ended == "moved") == h.staff_flow["moved_out"].sum()
+    arrived = staff.origin == MOVER
+    assert np.count_nonzero(arrived) == h.staff_flow["moved_in"].sum()
+    ids = staff.staff_id.tolist()
+    for i in np.flatnonzero(arrived):
+        before = [k for k in range(len(ids)) if ids[k] == ids[i] and staff.end[k] <= staff.start[i]
+                  and staff.why_ended[k] == "moved"]
+        last = max(before, key=lambda k: staff.end[k])
+        assert np.all(staff.attended[i] >= staff.attended[last])

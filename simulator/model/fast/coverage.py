@@ -38,7 +38,7 @@ COVERED: dict[str, Callable[[Any], bool]] = {
     **{f"staff_outcome.{k}": ANY for k in (
         "name", "mean", "sd", "icc", "autocorrelation", "effect_at_full_dose", "estimators")},
     **{f"staff_turnover.{k}": ANY for k in (
-        "annual_rate", "vacancy_months", "leadership_on_turnover")},
+        "annual_rate", "vacancy_months", "leadership_on_turnover", "move_share")},
     **{f"reconfiguration.{k}": ANY for k in (
         "disband_rate_per_team_year", "scheduled", "patient_transfer_probability",
         "merges.rate_per_team_year", "merges.scheduled", "merges.within")},
@@ -85,7 +85,21 @@ def uncovered(scenario: Scenario) -> list[str]:
     simulate (empty: it covers the scenario)."""
     defaults = _settings(Scenario(name=scenario.name))
     return [key for key, value in _settings(scenario).items()
-            if value != defaults.get(key, object()) and not COVERED.get(key, _never)(value)]
+            if value != defaults.get(key, object()) and not COVERED.get(key, _never)(value)] \
+        + [words for words, used in TOGETHER.items() if used(scenario)]
+
+
+def _merging(scenario: Scenario) -> bool:
+    merges = scenario.reconfiguration.merges
+    return merges.rate_per_team_year > 0 or bool(merges.scheduled)
+
+
+# Processes the fast engine simulates alone but not together: words -> used together.
+TOGETHER: dict[str, Callable[[Scenario], bool]] = {
+    # a mover's post would change team at a merge inside the moves event loop (``moves``)
+    "staff_turnover.move_share with reconfiguration.merges":
+        lambda s: s.staff_turnover.move_share > 0 and _merging(s),
+}
 
 
 def _never(value: Any) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulator.model.fast.paths import JOIN, LEAVE
+from simulator.model.fast.paths import JOIN, LEAVE, MOVE_IN, MOVE_OUT
 from simulator.model.fast.staff import replicate_staff
 from simulator.model.fast.timeline import ChunkTimeline, Draws
 from simulator.model.timeline.events import Event
@@ -46,7 +46,8 @@ def _events(chunk: ChunkTimeline, rows: slice, draws: Draws) -> tuple[Event, ...
     disbanding and patient moves, in time order."""
     p, log = chunk.paths, list(draws.reconfigured.events)
     attended = chunk.attended[rows]
-    kinds = {LEAVE: "staff_leave", JOIN: "staff_join"}
+    kinds = {LEAVE: "staff_leave", JOIN: "staff_join", MOVE_OUT: "staff_move_out",
+             MOVE_IN: "staff_move_in"}
     for j, g in enumerate(range(rows.start, rows.stop)):
         for c in range(p.last[g] + 1):
             if p.kind[g, c] in kinds:
@@ -66,6 +67,9 @@ def replicate_history(chunk: ChunkTimeline, rows: slice, patients: slice, draws:
     membership = draws.reconfigured.membership
     gone = draws.reconfigured.disband_month
     remaining = chunk.remaining[rows]
+    zero = np.zeros(k, dtype=np.int64)
+    waiting, removed = (draws.moved[1].waiting, draws.moved[1].removed) if draws.moved \
+        else (zero, zero)
     return TimelineHistory(
         months=months,
         events=_events(chunk, rows, draws) if detail else (),
@@ -80,10 +84,10 @@ def replicate_history(chunk: ChunkTimeline, rows: slice, patients: slice, draws:
         baseline_staff_in_post=chunk.baseline_in_post[rows],
         staff_departures=chunk.departures[rows],
         staff=replicate_staff(chunk.staff, rows, draws.schedule),
-        staff_flow={"joined": chunk.joined[rows], "moved_out": np.zeros(k, dtype=np.int64),
-                    "moved_in": np.zeros(k, dtype=np.int64),
+        staff_flow={"joined": chunk.joined[rows], "moved_out": chunk.moved_out[rows],
+                    "moved_in": chunk.moved_in[rows],
                     "merged_out": chunk.merged_out[rows], "merged_in": chunk.merged_in[rows],
-                    "removed": np.where(np.isnan(gone), 0, remaining),
-                    "waiting": np.zeros(k, dtype=np.int64),
+                    "removed": np.where(np.isnan(gone), 0, remaining) + removed,
+                    "waiting": waiting,
                     "posts": chunk.establishment[rows],
                     "in_post": np.where(np.isnan(gone), remaining, 0)})

@@ -88,6 +88,8 @@ class Pieces:
     merged: np.ndarray   # (P,) bool: ended when its team merged into another
     moved: np.ndarray    # (P,) bool: began with a merge (not the holder's first piece)
     owned: np.ndarray    # (P,) bool: in the team that owned the post at month 0
+    arrived: np.ndarray  # (P,) bool: began with a staff move in (``moves``)
+    moved_on: np.ndarray  # (P,) bool: ended by a staff move out (also ``left``)
 
 
 def cut(spells: Spells, chain: Chains) -> Pieces:
@@ -104,4 +106,5 @@ def cut(spells: Spells, chain: Chains) -> Pieces:
     begin = np.where(k == 0, spells.start[holder], padded[holder, np.maximum(depth - 1, 0)])
     end = np.where(last, spells.end[holder], padded[holder, np.minimum(depth, times.shape[1])])
     return Pieces(holder, chain.owner[spells.team[holder], depth], begin, end,
-                  spells.left[holder] & last, ~last, k > 0, depth == 0)
+                  spells.left[holder] & last, ~last, k > 0, depth == 0,
+                  spells.arrived[holder] & (k == 0), spells.moved_on[holder] & last)

@@ -24,6 +24,7 @@ from simulator.model.components import component_shares, weighted_fidelity
 
 START, LEAVE, JOIN, TRAIN, DISBAND, SESSION = 0, 1, 2, 3, 4, 5   # order at equal months
 POOLED_OUT, POOLED_IN = 6, 7   # a holder leaves with a merge, arrives with one (not logged)
+MOVE_OUT, MOVE_IN = 8, 9       # a member of staff moves to another team of the site
 POST, MANAGER_POST = 0, 1   # columns of the event deltas before the components' (2 + c)
 
 
@@ -65,7 +66,8 @@ class Paths:
 def team_events(team: np.ndarray, start: np.ndarray, end: np.ndarray, ends: np.ndarray,
                 manager: np.ndarray, completed_at: np.ndarray, disband_month: np.ndarray,
                 sessions: tuple[np.ndarray, np.ndarray],
-                merges: tuple[np.ndarray, np.ndarray] | None = None
+                merges: tuple[np.ndarray, np.ndarray] | None = None,
+                moves: tuple[np.ndarray, np.ndarray] | None = None
                 ) -> tuple[TeamEvents, np.ndarray]:
     """The events of pieces (P,) of spells (``merges.Pieces``: ``ends`` before their team
     does, by leaving or a merge; ``manager``: hold the manager post; ``completed_at`` (P, C) of
@@ -74,7 +76,9 @@ def team_events(team: np.ndarray, start: np.ndarray, end: np.ndarray, ends: np.n
     begins with a merge brings its holder's completions). ``sessions`` (team, month) of every
     session held change nothing, but cut the path where the SimPy engine records it, so the
     integrals add the same segments in the same order (exact agreement). ``merges`` (P,) bool
-    (began with a merge, ended with one) mark those starts and ends ``POOLED_IN`` / ``OUT``."""
+    (began with a merge, ended with one) mark those starts and ends ``POOLED_IN`` / ``OUT``,
+    and ``moves`` (P,) bool (began with a staff move in, ended with one out) ``MOVE_IN`` /
+    ``OUT``: each counts as a join or a departure."""
     g, n_c = disband_month.size, completed_at.shape[1]
     joins, gone = start > 0, ~np.isnan(disband_month)
     done = completed_at < end[:, None]                    # (P, C) completed while in post
@@ -85,8 +89,11 @@ def team_events(team: np.ndarray, start: np.ndarray, end: np.ndarray, ends: np.n
     month = np.concatenate([np.zeros(g), start[joins], completed_at[spell, comp], end[ends],
                             disband_month[gone], sessions[1]])
     moved, merged = merges if merges is not None else (np.zeros(team.size, bool),) * 2
-    kind = np.concatenate([np.full(g, START), np.where(moved[joins], POOLED_IN, JOIN),
-                           np.full(spell.size, TRAIN), np.where(merged[ends], POOLED_OUT, LEAVE),
+    arrived, moved_on = moves if moves is not None else (np.zeros(team.size, bool),) * 2
+    kind = np.concatenate([np.full(g, START),
+                           np.where(moved[joins], POOLED_IN, np.where(arrived[joins], MOVE_IN, JOIN)),
+                           np.full(spell.size, TRAIN),
+                           np.where(merged[ends], POOLED_OUT, np.where(moved_on[ends], MOVE_OUT, LEAVE)),
                            np.full(gone.sum(), DISBAND), np.full(sessions[0].size, SESSION)])
     delta = np.zeros((teams.size, 2 + n_c))
     at = np.cumsum([0, g, joins.sum(), spell.size, ends.sum()])

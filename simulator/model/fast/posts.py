@@ -33,6 +33,17 @@ class Spells:
     left: np.ndarray      # (S,) bool
     baseline: np.ndarray  # (S,) bool: the post's holder at month 0
     post: np.ndarray      # (S,) int, the post (the chunk's index; a team's first is its manager's)
+    # staff moves (``moves``): began with a move in, ended by moving on, and the same person's
+    # spell before the move (−1: none; they carry its sessions)
+    arrived: np.ndarray | None = None    # (S,) bool
+    moved_on: np.ndarray | None = None   # (S,) bool (also ``left``: a departure)
+    previous: np.ndarray | None = None   # (S,) int
+
+    def __post_init__(self):
+        n = self.team.size
+        for name, fill in (("arrived", False), ("moved_on", False), ("previous", -1)):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, np.full(n, fill))
 
 
 @dataclass(frozen=True)
@@ -142,15 +153,18 @@ def _stayers(team: np.ndarray, until: np.ndarray, post: np.ndarray) -> Spells:
 
 
 def chunk_spells(posts: list[Posts], offsets: np.ndarray, vacancy_months: float,
-                 rngs: list[np.random.Generator]) -> Spells:
+                 rngs: list[np.random.Generator], ready: list | None = None) -> Spells:
     """Every replicate's spells, teams numbered across the chunk (replicate i's from
     ``offsets[i]``), in post order: posts whose first holder stays to the end keep one spell;
     the others' cycles are laid side by side (padded with cycles that never end); a
-    replicate with a post needing more cycles than its block draws them (``more_cycles``)."""
+    replicate with a post needing more cycles than its block draws them (``more_cycles``).
+    ``ready[i]``, if not None, is replicate i's spells already simulated (``moves``: teams
+    and posts within the replicate), taken as they are."""
     team = np.concatenate([p.team + offsets[i] for i, p in enumerate(posts)])
     until = np.concatenate([p.until for p in posts])
     width = max(p.tenure.shape[1] for p in posts)
-    if width == 0:
+    fixed = [i for i, s in enumerate(ready or ()) if s is not None]
+    if width == 0 and not fixed:
         return _stayers(team, until, np.arange(team.size))
     pad = lambda a, fill: np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=fill)  # noqa: E731
     tenure = np.concatenate([pad(p.tenure, np.inf) for p in posts])
@@ -164,8 +178,8 @@ def chunk_spells(posts: list[Posts], offsets: np.ndarray, vacancy_months: float,
     cols = np.repeat([p.tenure.shape[1] for p in posts], np.diff(rows))[moving]
     replicate = np.searchsorted(rows, moving, side="right") - 1
     short = np.unique(replicate[join[np.arange(moving.size), cols - 1] < until[moving]])
-    short = np.union1d(short, np.array([i for i, p in enumerate(posts) if p.changes is not None],
-                                       dtype=np.int64))
+    short = np.union1d(short, np.array([i for i, p in enumerate(posts) if p.changes is not None]
+                                       + fixed, dtype=np.int64))
     moved, post = spells_of(leave, join, until[moving], team[moving], moving)
     stay = np.setdiff1d(np.flatnonzero(until > 0), moving, assume_unique=True)
     if short.size:   # their spells are redrawn whole
@@ -173,13 +187,31 @@ def chunk_spells(posts: list[Posts], offsets: np.ndarray, vacancy_months: float,
         keep = ~np.isin(np.searchsorted(rows, post, side="right") - 1, short)
         moved, post = Spells(*(getattr(moved, f)[keep] for f in FIELDS)), post[keep]
     parts, order = [_stayers(team[stay], until[stay], stay), moved], [stay, post]
-    if short.size:
-        for i in short.tolist():
-            spells, posts_of = _redraw(posts[i], vacancy_months, rngs[i], offsets[i], rows[i])
-            parts.append(spells)
-            order.append(posts_of)
-    by_post = np.argsort(np.concatenate(order), kind="stable")
-    return Spells(*(np.concatenate([getattr(s, f) for s in parts])[by_post] for f in FIELDS))
+    parts += [_placed(ready[i], offsets[i], rows[i]) if i in fixed else
+              _redraw(posts[i], vacancy_months, rngs[i], offsets[i], rows[i])
+              for i in short.tolist()]
+    return _by_post(parts, np.concatenate(order + [s.post for s in parts[2:]]))
+
+
+def _placed(spells: Spells, offset: int, first_post: int) -> Spells:
+    """A replicate's own spells with the chunk's team and post numbers."""
+    return Spells(spells.team + offset, spells.start, spells.end, spells.left, spells.baseline,
+                  spells.post + first_post, spells.arrived, spells.moved_on, spells.previous)
+
+
+def _by_post(parts: list[Spells], post: np.ndarray) -> Spells:
+    """The parts' spells in post order (stable); each part's ``previous`` (its own spell
+    numbers) renumbered to the result's."""
+    start = np.cumsum([0] + [s.team.size for s in parts])
+    previous = np.concatenate([np.where(s.previous >= 0, s.previous + start[k], -1)
+                               for k, s in enumerate(parts)])
+    by_post = np.argsort(post, kind="stable")
+    position = np.empty(by_post.size, dtype=np.int64)
+    position[by_post] = np.arange(by_post.size)
+    values = {f: np.concatenate([getattr(s, f) for s in parts])[by_post] for f in FIELDS}
+    previous = previous[by_post]
+    values["previous"] = np.where(previous >= 0, position[np.maximum(previous, 0)], -1)
+    return Spells(**values)
 
 
 def _redraw(p: Posts, vacancy_months: float, rng: np.random.Generator, offset: int,
@@ -190,7 +222,7 @@ def _redraw(p: Posts, vacancy_months: float, rng: np.random.Generator, offset: i
                          p.changes)
     leave, join = more_cycles(p, vacancy_months, leave, join, rng)
     return spells_of(leave, join, p.until, p.team + offset,
-                     first_post + np.arange(p.team.size))
+                     first_post + np.arange(p.team.size))[0]
 
 
-FIELDS = ("team", "start", "end", "left", "baseline", "post")
+FIELDS = ("team", "start", "end", "left", "baseline", "post", "arrived", "moved_on", "previous")

@@ -11,10 +11,12 @@ member of staff's spell in their team, with the roster's meaning of every column
 - ``role`` "manager" for the holder of the team's first post (the roster's member 0 at
   baseline; a vacant manager post is refilled by a manager; a merged team's manager is staff
   in the team it joins), else "staff";
-- ``origin`` baseline (0) or newcomer (1), kept through a merge; ``moved`` the piece began
-  with a merge (no member moves team otherwise in a covered scenario);
-- ``why_ended`` left (the service), merged, disbanded (in post when the team disbanded) or
-  followup; ``end`` the month (trial.months at follow-up);
+- ``origin`` baseline (0) or newcomer (1), kept through a merge, or mover (2) from a staff
+  move on (``moves``: a mover keeps the id the team that hired them gave); ``moved`` the
+  piece began with a merge or the spell with a move;
+- ``why_ended`` left (the service), moved (to another team of the site), merged, disbanded
+  (in post when the team disbanded) or followup; ``end`` the month (trial.months at
+  follow-up);
 - ``attended`` the sessions of each component attended by the piece's end
   (``training.Training.attended_by``).
 Rows are in the roster's order, team by team: the pieces closed before follow-up by the month
@@ -30,10 +32,10 @@ import numpy as np
 from simulator.model.fast.merges import Pieces
 from simulator.model.fast.posts import Spells
 from simulator.model.fast.training import Schedule
-from simulator.model.timeline.roster import BASELINE, MANAGER, NEWCOMER, STAFF
+from simulator.model.timeline.roster import BASELINE, MANAGER, MOVER, NEWCOMER, STAFF
 from simulator.model.timeline.staff_records import StaffSpells
 
-ENDED = np.array(["left", "merged", "disbanded", "followup"])   # why a covered spell ends
+ENDED = np.array(["left", "merged", "disbanded", "followup", "moved"])   # why a spell ends
 ROLES = np.array([STAFF, MANAGER])
 
 
@@ -47,7 +49,7 @@ class ChunkStaff:
     hired: np.ndarray      # (P,) k: the k-th person hired by that team
     labels: np.ndarray     # (teams, k) str "team-k", looked up rather than formatted per row
     manager: np.ndarray    # (P,) bool
-    baseline: np.ndarray   # (P,) bool
+    origin: np.ndarray     # (P,) BASELINE, NEWCOMER or MOVER
     moved: np.ndarray      # (P,) bool: began with a merge
     start: np.ndarray      # (P,)
     end: np.ndarray        # (P,)
@@ -60,7 +62,7 @@ def hiring_order(spells: Spells, hired_by: np.ndarray, posts: np.ndarray,
     """(S,) k of each spell's holder in the team that hired them (``hired_by`` (S,)): baseline
     holders by post, newcomers by joining month, numbered on from the team's own posts."""
     hired = spells.post - first_post[spells.team]
-    new = np.flatnonzero(~spells.baseline)
+    new = np.flatnonzero(~spells.baseline & ~spells.arrived)
     order = new[np.lexsort((spells.start[new], hired_by[new]))]
     team = hired_by[order]
     rank = np.arange(order.size) - np.searchsorted(team, team, side="left")
@@ -80,7 +82,16 @@ def manager_spells(spells: Spells, posts: np.ndarray) -> np.ndarray:
 
 def _why(pieces: Pieces, disband_month: np.ndarray) -> np.ndarray:
     gone = ~np.isnan(disband_month[pieces.team])
-    return np.where(pieces.left, 0, np.where(pieces.merged, 1, np.where(gone, 2, 3)))
+    return np.where(pieces.moved_on, 4, np.where(pieces.left, 0, np.where(
+        pieces.merged, 1, np.where(gone, 2, 3))))
+
+
+def first_spells(previous: np.ndarray) -> np.ndarray:
+    """(S,) each spell's holder's first spell (before any staff move)."""
+    root = np.arange(previous.size)
+    while np.any(previous[root] >= 0):
+        root = np.where(previous[root] >= 0, previous[root], root)
+    return root
 
 
 def chunk_staff(spells: Spells, pieces: Pieces, attended: np.ndarray, posts: np.ndarray,
@@ -89,11 +100,13 @@ def chunk_staff(spells: Spells, pieces: Pieces, attended: np.ndarray, posts: np.
     each piece's end; ``posts`` (G,) establishment, ``disband_month`` (G,) nan for teams that
     ran to follow-up, ``first_team`` (G,) the chunk's index of the first team of each team's
     replicate."""
-    h = pieces.holder
+    h, root = pieces.holder, first_spells(spells.previous)
     hired_by = np.empty(spells.team.size, dtype=np.int64)
     hired_by[h[~pieces.moved]] = pieces.team[~pieces.moved]    # the team of the first piece
-    hired = hiring_order(spells, hired_by, posts, _first_posts(posts))[h]
+    hired_by = hired_by[root]
+    hired = hiring_order(spells, hired_by, posts, _first_posts(posts))[root][h]
     manager = manager_spells(spells, posts)[h] & pieces.owned
+    origin = np.where(spells.arrived, MOVER, np.where(spells.baseline, BASELINE, NEWCOMER))[h]
     why = _why(pieces, disband_month)
     order = np.lexsort((hired, pieces.start, pieces.end, why == 3, pieces.team))
     local = (pieces.team - first_team[pieces.team])[order]
@@ -102,7 +115,7 @@ def chunk_staff(spells: Spells, pieces: Pieces, attended: np.ndarray, posts: np.
     labels = np.array([[f"{j}-{k}" for k in range(int(hired.max(initial=0)) + 1)]
                        for j in range(int(max(local.max(initial=0), by.max(initial=0))) + 1)])
     return ChunkStaff(pieces.team[order], local, by, hired, labels, manager[order],
-                      spells.baseline[h][order], pieces.moved[order], pieces.start[order],
+                      origin[order], (pieces.moved | spells.arrived[h])[order], pieces.start[order],
                       pieces.end[order], why[order], attended[order])
 
 
@@ -115,6 +128,6 @@ def replicate_staff(staff: ChunkStaff, rows: slice, schedule: Schedule) -> Staff
         manager_only=schedule.manager_only,
         staff_id=staff.labels[staff.hired_by[lo:hi], staff.hired[lo:hi]],
         team=team.astype(np.int64), role=ROLES[staff.manager[lo:hi].astype(int)],
-        origin=np.where(staff.baseline[lo:hi], BASELINE, NEWCOMER).astype(np.int64),
+        origin=staff.origin[lo:hi].astype(np.int64),
         start=staff.start[lo:hi], end=staff.end[lo:hi], why_ended=ENDED[staff.why[lo:hi]],
         attended=staff.attended[lo:hi], moved=staff.moved[lo:hi])

@@ -14,6 +14,7 @@ import numpy as np
 
 from simulator.model.fast.merges import Chains, chains, cut, final_end, rate_changes
 from simulator.model.fast.paths import Paths, build_paths, team_events
+from simulator.model.fast.moves import moving_spells
 from simulator.model.fast.posts import Posts, Spells, chunk_spells, first_block
 from simulator.model.fast.reconfiguration import Reconfigured, reconfigure, sessions_at_end
 from simulator.model.fast.staff import ChunkStaff, chunk_staff, manager_spells
@@ -34,6 +35,7 @@ class Draws:
     taught: np.ndarray       # (K,) bool: an intervention team (holds the sessions)
     attendance: np.ndarray   # (K, C) p_jc
     held: np.ndarray         # (K, M) bool: the session comes before the team's end
+    moved: tuple | None = None   # staff moves: (Spells, MoveFlow) of ``moves.moving_spells``
 
 
 def draw_timeline(world: World, arm: np.ndarray, scenario: Scenario,
@@ -48,9 +50,13 @@ def draw_timeline(world: World, arm: np.ndarray, scenario: Scenario,
                         final_end(reconfigured.merged_into, team_end), rng,
                         rate_changes(reconfigured.merged_into, reconfigured.merge_month, rate))
     schedule = schedule_of(scenario)
+    moved = None
+    if st.move_share > 0 and posts.tenure.shape[1] > 0:
+        moved = moving_spells(posts, world.site, team_end, months, st.move_share,
+                              st.vacancy_months, rng)
     return Draws(reconfigured, posts, schedule, team_end, arm == 1,
                  team_attendance(scenario, world.leadership),
-                 sessions_at_end(reconfigured, schedule.month))
+                 sessions_at_end(reconfigured, schedule.month), moved)
 
 
 def _chains(draws: list[Draws], teams: np.ndarray) -> Chains:
@@ -67,7 +73,7 @@ def _spells_and_training(draws: list[Draws], teams: np.ndarray, posts: np.ndarra
     """The chunk's spells, which hold a manager post, then each replicate's attendance
     uniforms, then training."""
     spells = chunk_spells([d.posts for d in draws], teams, scenario.staff_turnover.vacancy_months,
-                          rngs)
+                          rngs, [d.moved[0] if d.moved else None for d in draws])
     taught = np.concatenate([d.taught for d in draws])
     schedule = draws[0].schedule
     replicate = np.searchsorted(teams, spells.team, side="right") - 1
@@ -98,6 +104,8 @@ class ChunkTimeline:
     staff: ChunkStaff             # every spell, for each replicate's staff records
     merged_out: np.ndarray        # (G,) holders pooled into another team by a merge
     merged_in: np.ndarray         # (G,) holders pooled in from another team
+    moved_out: np.ndarray         # (G,) staff who moved to another team of the site
+    moved_in: np.ndarray          # (G,) staff who moved in from another team
     establishment: np.ndarray     # (G,) posts at the end (a merge pools the posts)
 
 
@@ -187,7 +195,7 @@ def chunk_timeline(draws: list[Draws], worlds: list[World], scenario: Scenario,
     completed = np.where(counts, training.completed_at[pieces.holder], np.inf)
     events, delta = team_events(pieces.team, pieces.start, pieces.end, pieces.left | pieces.merged,
                                 manages, completed, gone, _sessions_held(draws),
-                                (pieces.moved, pieces.merged))
+                                (pieces.moved, pieces.merged), (pieces.arrived, pieces.moved_on))
     paths = build_paths(events, delta, posts, draws[0].schedule)
     own = np.concatenate([w.patient_team + teams[i] for i, w in enumerate(worlds)])
     moves = _global_moves(draws, teams, patients)
@@ -207,10 +215,12 @@ def _chunk_counts(paths, posts, chain, spells, pieces, training, draws, gone, te
         paths=paths, posts=posts, exposure=exposure,
         team_dose=_team_doses(paths, chain, months),
         fidelity_at_followup=paths.at_end(paths.fidelity),
-        departures=count(pieces.left), joined=count((pieces.start > 0) & ~pieces.moved),
+        departures=count(pieces.left),
+        joined=count((pieces.start > 0) & ~pieces.moved & ~pieces.arrived),
         baseline_in_post=np.where(np.isnan(gone), count(spells.baseline[pieces.holder] & held), 0),
         remaining=count(held), attended=training.attended,
         staff=chunk_staff(spells, pieces, attended, posts, gone,
                           np.repeat(teams[:-1], np.diff(teams))),
         merged_out=count(pieces.merged), merged_in=count(pieces.moved),
+        moved_out=count(pieces.moved_on), moved_in=count(pieces.arrived),
         establishment=_establishment(posts, chain))

@@ -79,6 +79,7 @@ class Training:
     completed_at: np.ndarray   # (S, C) month the spell's holder completes c, inf if never
     counted: np.ndarray        # (S, M) bool: the holder attended the session (before completing)
     attended: np.ndarray       # (G, M) int: staff attending each session (0 where none was held)
+    prior: np.ndarray | None = None   # (S, C) sessions a mover brought from earlier spells
 
     def attended_by(self, holder: np.ndarray, end: np.ndarray, stays: np.ndarray,
                     schedule: Schedule) -> np.ndarray:
@@ -86,8 +87,14 @@ class Training:
         ``stays`` (P,): in post at its team's end, so at a session held that month)."""
         month, end = schedule.month[None, :], end[:, None]
         before = self.counted[holder] & ((month < end) | ((month == end) & stays[:, None]))
-        one_hot = schedule.component[:, None] == np.arange(schedule.to_complete.size)[None, :]
-        return before.astype(np.int64) @ one_hot.astype(np.int64)
+        out = before.astype(np.int64) @ _one_hot(schedule)
+        return out if self.prior is None else out + self.prior[holder]
+
+
+def _one_hot(schedule: Schedule) -> np.ndarray:
+    """(M, C) int: session m is one of component c's."""
+    return (schedule.component[:, None] == np.arange(schedule.to_complete.size)[None, :]
+            ).astype(np.int64)
 
 
 def attendance_draws(spells_taught: int, sessions: int, rng: np.random.Generator) -> np.ndarray:
@@ -127,27 +134,63 @@ def train(spells: Spells, manager: np.ndarray, schedule: Schedule, in_interventi
     """``manager`` (S,) bool: the spell holds its team's manager post; ``in_intervention`` (G,)
     bool; ``attendance`` (G, C) p_jc; ``held`` (G, M) bool: the team holds the session (before
     its disbanding or merge: ``reconfiguration.sessions_at_end``); ``uniforms`` (``taught_spells``, M) in spell
-    order; ``chain`` whose team holds each post when (``merges``)."""
+    order; ``chain`` whose team holds each post when (``merges``). A mover's spell
+    (``spells.previous``) starts from the sessions attended by the end of the one before, so
+    spells are trained one generation of moves at a time."""
     n_c, n_m = schedule.to_complete.size, schedule.month.size
     completed_at = np.full((spells.team.size, n_c), np.inf)
     counted = np.zeros((spells.team.size, n_m), dtype=bool)
     attended = np.zeros((held.shape[0], n_m), dtype=np.int64)
     taught = taught_spells(spells, in_intervention, chain)
-    if n_m == 0 or taught.size == 0:
+    moves = bool(np.any(spells.previous >= 0))
+    if n_m == 0 or (taught.size == 0 and not moves):
         return Training(completed_at, counted, attended)
     eligible, owner = _eligible(spells, taught, manager, schedule, held, in_intervention, chain)
     goes = eligible & (uniforms < np.take_along_axis(attendance[owner], schedule.component[
         None, :, None], axis=2)[..., 0])
-    for c in range(n_c):
+    if not moves:
+        _complete(goes, taught, np.zeros((taught.size, n_c), np.int64), schedule, counted,
+                  completed_at)
+        prior = None
+    else:
+        every = np.zeros((spells.team.size, n_m), dtype=bool)
+        every[taught] = goes
+        prior = _generations(spells.previous, every, schedule, counted, completed_at)
+    cell = owner * n_m + np.arange(n_m)                    # (team, session) of each attendance
+    attended = np.bincount(cell[counted[taught]], minlength=attended.size).reshape(attended.shape)
+    return Training(completed_at, counted, attended, prior)
+
+
+def _complete(goes: np.ndarray, rows: np.ndarray, prior: np.ndarray, schedule: Schedule,
+              counted: np.ndarray, completed_at: np.ndarray) -> None:
+    """Spells ``rows`` attending where ``goes`` (rows, M), having attended ``prior`` (rows, C)
+    before: fills their ``counted`` sessions (those up to completing) and the month each
+    completes each component (a mover who had completed it keeps that month)."""
+    for c in range(schedule.to_complete.size):
         cols = np.flatnonzero(schedule.component == c)
         if cols.size == 0:
             continue
         k = schedule.to_complete[c]
-        count = np.cumsum(goes[:, cols], axis=1)          # sessions of c attended so far
-        counted[taught[:, None], cols] = goes[:, cols] & (count <= k)   # completed: no more
-        done = count[:, -1] >= k
+        count = prior[:, c, None] + np.cumsum(goes[:, cols], axis=1)   # attended so far
+        counted[rows[:, None], cols] = goes[:, cols] & (count <= k)     # completed: no more
+        done = (count[:, -1] >= k) & (prior[:, c] < k)
         first = np.argmax(count >= k, axis=1)
-        completed_at[taught[done], c] = schedule.month[cols][first[done]]
-    cell = owner * n_m + np.arange(n_m)                    # (team, session) of each attendance
-    attended = np.bincount(cell[counted[taught]], minlength=attended.size).reshape(attended.shape)
-    return Training(completed_at, counted, attended)
+        completed_at[rows[done], c] = schedule.month[cols][first[done]]
+
+
+def _generations(previous: np.ndarray, goes: np.ndarray, schedule: Schedule,
+                 counted: np.ndarray, completed_at: np.ndarray) -> np.ndarray:
+    """Train spells in order of how many moves their holder has made; returns (S, C) the
+    sessions each brought from the spells before."""
+    prior = np.zeros(completed_at.shape, dtype=np.int64)
+    one_hot = _one_hot(schedule)
+    rows = np.flatnonzero(previous < 0)
+    while rows.size:
+        before = previous[rows]
+        moved = before >= 0
+        came = before[moved]
+        prior[rows[moved]] = prior[came] + counted[came].astype(np.int64) @ one_hot
+        completed_at[rows[moved]] = completed_at[came]   # kept where it was already complete
+        _complete(goes[rows], rows, prior[rows], schedule, counted, completed_at)
+        rows = np.flatnonzero(np.isin(previous, rows))
+    return prior
