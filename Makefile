@@ -22,7 +22,7 @@ scenarios: $(STAMP)
 	for f in scenarios/*.yaml; do $(BIN)/crtsim run $$f --quiet || exit 1; done
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest -m bench -q -p no:cacheprovider

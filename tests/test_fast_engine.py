@@ -56,11 +56,10 @@ DYNAMIC_COMPONENTS = {
 }
 
 
-# Staff moves (issue 14) with components, refreshers for newcomers, disbanding and the
-# score-based analyses: the moves event loop (``model/fast/moves.py``) and carried training.
+# Staff moves (issue 14) with everything above: the moves event loop (``model/fast/moves.py``),
+# with merges and disbanding in it, and training carried from spell to spell.
 DYNAMIC_MOVES = {
-    **{k: v for k, v in DYNAMIC_COMPONENTS.items() if k != "reconfiguration"},
-    "name": "fast_moves", "reconfiguration": DYNAMIC["reconfiguration"],
+    **DYNAMIC_COMPONENTS, "name": "fast_moves",
     "staff_turnover": {**DYNAMIC["staff_turnover"], "move_share": 0.5},
 }
 SPECS = [DYNAMIC, DYNAMIC_COMPONENTS, DYNAMIC_MOVES]
@@ -185,12 +184,9 @@ def test_spells_tile_each_post_in_time_order(teams, rate, vacancy, seed, small_b
 
 
 def test_keys_outside_the_whitelist_fall_back_to_simpy(monkeypatch):
-    moves = parse_scenario({"name": "m", "staff_turnover": {"move_share": 0.3}})
+    moves = parse_scenario({"name": "m", "staff_turnover": {"move_share": 0.3},
+                            "reconfiguration": {"merges": {"rate_per_team_year": 0.2}}})
     assert uncovered(moves) == [] and choose_engine([moves], "auto")[0] == "fast"
-    merging = moves.model_copy(update={"reconfiguration": parse_scenario({
-        "name": "m", "reconfiguration": {"merges": {"rate_per_team_year": 0.2}}}).reconfiguration})
-    assert uncovered(merging) == ["staff_turnover.move_share with reconfiguration.merges"]
-    assert choose_engine([merging], "auto")[0] == "simpy"
     plain = parse_scenario({"name": "p", "intervention": {"attendance": 0.3}})
     assert choose_engine([plain], "auto")[0] == "fast"
     monkeypatch.delitem(coverage.COVERED, "intervention.attendance")   # a key added later
@@ -200,14 +196,12 @@ def test_keys_outside_the_whitelist_fall_back_to_simpy(monkeypatch):
         choose_engine([plain], "fast")
 
 
-def test_engine_fast_on_a_scenario_it_does_not_cover_is_a_usage_error(capsys, write_yaml):
-    import yaml
-    path = write_yaml(yaml.safe_dump({"name": "mm", "staff_turnover": {"move_share": 0.3},
-                                      "reconfiguration": {"merges": {"rate_per_team_year": 0.2}}}))
-    assert main(["run", str(path), "--engine", "fast", "--replicates", "2"]) == 2
+def test_engine_fast_on_a_scenario_it_does_not_cover_is_a_usage_error(capsys, monkeypatch):
+    monkeypatch.delitem(coverage.COVERED, "staff_turnover.move_share")   # as if added later
+    assert main(["run", str(SCENARIOS / "staff_moves.yaml"), "--engine", "fast",
+                 "--replicates", "2"]) == 2
     err = capsys.readouterr().err
-    assert "does not cover staff_turnover.move_share with reconfiguration.merges" in err
-    assert "Traceback" not in err
+    assert "does not cover staff_turnover.move_share" in err and "Traceback" not in err
 
 
 @settings(deadline=None, max_examples=50)

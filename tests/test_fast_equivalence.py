@@ -7,10 +7,10 @@
   n..2n-1 (independent samples), within 4 combined Monte Carlo SEs. The ``bench``-marked
   version runs the same comparison with enough replicates to detect a 2 % difference in mean
   exposure (``make bench``).
-- Scenarios using a process the fast engine does not simulate run on SimPy under ``auto``.
+- Scenarios using a process the fast engine does not simulate run on SimPy under ``auto``
+  (tests/test_fast_engine.py).
 
-To extend after a new process is covered: add its scenario to ``AGREEMENT_CASES`` (and its
-fallback entry leaves ``FALLBACK_CASES``).
+To extend after a new process is covered: add its scenario to ``AGREEMENT_CASES``.
 """
 from __future__ import annotations
 
@@ -41,9 +41,8 @@ AGREEMENT_CASES = [
     ("implementation_merging", 0),                         # merges between teams' own leave rates
     ("refocus_outcomes.yaml", 0), ("binary_outcome.yaml", 1), ("refocus_assurance.yaml", 0),
     ("staff_moves.yaml", 3),                               # half the leavers move, disbanding
-    ("refocus_moving", 0)]                                 # moves with components, staff outcome
-# Not covered (staff moves with merges): auto must choose SimPy for these.
-FALLBACK_CASES = ["moving_and_merging"]
+    ("refocus_moving", 0),                                 # moves with components, staff outcome
+    ("moving_and_merging", 0)]                             # moves with merges and disbanding
 # REFOCUS's six strategies with teams merging at random and on schedule, across arms, a team
 # disbanding, the staff outcome and the median split: every process a merge touches at once.
 MERGES = {"rate_per_team_year": 0.3, "within": "site", "scheduled": [{"month": 6, "pairs": 2}]}
@@ -185,13 +184,6 @@ def test_engines_agree_in_distribution_large(name, point):
     detectable = 4 * np.hypot(fast["exposure_int"].std(), simpy["exposure_int"].std()) / np.sqrt(n)
     assert detectable < 0.02 * simpy["exposure_int"].mean()   # the test can see a 2 % difference
     assert disagreements(fast, simpy) == []
-
-
-@pytest.mark.parametrize("name", FALLBACK_CASES)
-def test_auto_falls_back_to_simpy_for_processes_not_covered(name):
-    points = design_points(REFOCUS_MERGING[name]())
-    engine, why = choose_engine([p.scenario for p in points], "auto")
-    assert engine == "simpy" and "does not cover" in why
 
 
 DETERMINISTIC = {

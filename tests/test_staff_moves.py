@@ -117,10 +117,12 @@ def test_staff_are_conserved_and_rosters_stay_in_bounds_with_moves(seed, share, 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32 - 1), share=st.floats(0.01, 1), rate=st.floats(0.05, 3),
        vacancy=st.sampled_from([0.0, 0.5, 3.0]), teams=st.integers(4, 14),
-       disband=st.floats(0, 1.5), sites=st.sampled_from([1, 2, 3]))
+       disband=st.floats(0, 1.5), sites=st.sampled_from([1, 2, 3]),
+       merge=st.sampled_from([0.0, 0.8]))
 def test_the_fast_engine_conserves_staff_and_keeps_movers_records(seed, share, rate, vacancy,
-                                                                  teams, disband, sites):
-    """The fast engine's moves (``model/fast/moves.py``): the same conservation as SimPy's, and
+                                                                  teams, disband, sites, merge):
+    """The fast engine's moves (``model/fast/moves.py``), with or without merges: the same
+    conservation as SimPy's, and
     in the staff records every move out of a team is a spell ending "moved", every arrival a
     spell of origin MOVER that starts when, or after (having waited for a post), the same
     person's last spell ended by moving, with at least the sessions that spell had attended."""
@@ -129,17 +131,20 @@ def test_the_fast_engine_conserves_staff_and_keeps_movers_records(seed, share, r
         "staff_per_team": {"mean": 5, "min": 1}, "patients_per_team": {"mean": 4}},
         "staff_turnover": {"annual_rate": rate, "vacancy_months": vacancy, "move_share": share},
         "intervention": {"session_months": [0, 1, 2], "refresher_every_months": 2.0},
-        "reconfiguration": {"disband_rate_per_team_year": disband}})
+        "reconfiguration": {"disband_rate_per_team_year": disband,
+                            "merges": {"rate_per_team_year": merge, "within": "site"}}})
     rep = draw_replicate(s, seed % 97, engine="fast")
     h, staff = rep.history, rep.history.staff
     months = [e.month for e in h.events]
     assert months == sorted(months) and all(0 <= m < s.trial.months for m in months)
     check_staff(rep.world, h)
     assert np.count_nonzero(staff.why_ended == "moved") == h.staff_flow["moved_out"].sum()
-    arrived = staff.origin == MOVER
-    assert np.count_nonzero(arrived) == h.staff_flow["moved_in"].sum()
     ids = staff.staff_id.tolist()
-    for i in np.flatnonzero(arrived):
+    pooled = {(ids[k], staff.end[k]) for k in np.flatnonzero(staff.why_ended == "merged")}
+    arrived = [i for i in np.flatnonzero(staff.origin == MOVER)
+               if (ids[i], staff.start[i]) not in pooled]   # not a mover's piece after a merge
+    assert len(arrived) == h.staff_flow["moved_in"].sum()
+    for i in arrived:
         before = [k for k in range(len(ids)) if ids[k] == ids[i] and staff.end[k] <= staff.start[i]
                   and staff.why_ended[k] == "moved"]
         last = max(before, key=lambda k: staff.end[k])

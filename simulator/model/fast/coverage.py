@@ -85,21 +85,7 @@ def uncovered(scenario: Scenario) -> list[str]:
     simulate (empty: it covers the scenario)."""
     defaults = _settings(Scenario(name=scenario.name))
     return [key for key, value in _settings(scenario).items()
-            if value != defaults.get(key, object()) and not COVERED.get(key, _never)(value)] \
-        + [words for words, used in TOGETHER.items() if used(scenario)]
-
-
-def _merging(scenario: Scenario) -> bool:
-    merges = scenario.reconfiguration.merges
-    return merges.rate_per_team_year > 0 or bool(merges.scheduled)
-
-
-# Processes the fast engine simulates alone but not together: words -> used together.
-TOGETHER: dict[str, Callable[[Scenario], bool]] = {
-    # a mover's post would change team at a merge inside the moves event loop (``moves``)
-    "staff_turnover.move_share with reconfiguration.merges":
-        lambda s: s.staff_turnover.move_share > 0 and _merging(s),
-}
+            if value != defaults.get(key, object()) and not COVERED.get(key, _never)(value)]
 
 
 def _never(value: Any) -> bool:

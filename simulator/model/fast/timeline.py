@@ -52,8 +52,8 @@ def draw_timeline(world: World, arm: np.ndarray, scenario: Scenario,
     schedule = schedule_of(scenario)
     moved = None
     if st.move_share > 0 and posts.tenure.shape[1] > 0:
-        moved = moving_spells(posts, world.site, team_end, months, st.move_share,
-                              st.vacancy_months, rng)
+        moved = moving_spells(posts, world.site, reconfigured.order, rate, ~np.isnan(gone),
+                              st.move_share, st.vacancy_months, rng)
     return Draws(reconfigured, posts, schedule, team_end, arm == 1,
                  team_attendance(scenario, world.leadership),
                  sessions_at_end(reconfigured, schedule.month), moved)
