@@ -17,6 +17,7 @@ from simulator.model.fast.batch_world import chunk_baselines, stage_streams
 from simulator.model.fast.finish import finish_chunk
 from simulator.model.fast.history import replicate_history
 from simulator.model.fast.timeline import chunk_timeline, draw_timeline
+from simulator.model.fast.training import schedule_of
 from simulator.model.replicate import Replicate, StageClock, _untimed
 from simulator.scenario.schema import Scenario
 
@@ -32,9 +33,11 @@ def simulate_chunk(scenario: Scenario, replicates: Sequence[int], streams: Chunk
     bases, draws = chunk_baselines(scenario, replicates, streams, timed), []
     with timed("timeline"):
         rngs = stage_streams(streams, replicates, *FAST_TIMELINE)
+        schedule = schedule_of(scenario)
     for (world, allocation), rng in zip(bases, rngs):
         with timed("timeline"):
-            draws.append(draw_timeline(world, allocation.arm.astype(int), scenario, rng))
+            draws.append(draw_timeline(world, allocation.arm.astype(int), scenario, rng,
+                                       schedule))
     with timed("timeline"):
         chunk = chunk_timeline(draws, [w for w, _ in bases], scenario, rngs)
     teams = np.cumsum([0] + [w.n_teams for w, _ in bases])

@@ -28,15 +28,12 @@ def _first_moves(moves: list, n: int) -> np.ndarray:
 
 def _team_paths(chunk: ChunkTimeline, rows: slice) -> tuple[TeamPath, ...]:
     """Each team's path, one entry per month at which something changed (the last value)."""
-    p = chunk.paths
     out = []
     for g in range(rows.start, rows.stop):
-        n = p.last[g] + 1
-        month = p.month[g, :n]
+        month, _kind, in_post, fidelity, shares = chunk.paths.of_team(g)
         keep = np.append(month[1:] != month[:-1], True)
-        out.append(TeamPath.from_lists(month[keep].tolist(), p.fidelity[g, :n][keep].tolist(),
-                                       p.in_post[g, :n][keep].tolist(),
-                                       p.shares[g, :n][keep].tolist()))
+        out.append(TeamPath.from_lists(month[keep].tolist(), fidelity[keep].tolist(),
+                                       in_post[keep].tolist(), shares[keep].tolist()))
     return tuple(out)
 
 
@@ -44,15 +41,14 @@ def _events(chunk: ChunkTimeline, rows: slice, draws: Draws) -> tuple[Event, ...
     """Staff leaving and joining (with staff in post after), sessions (their component, with
     attendance),
     disbanding and patient moves, in time order."""
-    p, log = chunk.paths, list(draws.reconfigured.events)
+    log = list(draws.reconfigured.events)
     attended = chunk.attended[rows]
     kinds = {LEAVE: "staff_leave", JOIN: "staff_join", MOVE_OUT: "staff_move_out",
              MOVE_IN: "staff_move_in"}
     for j, g in enumerate(range(rows.start, rows.stop)):
-        for c in range(p.last[g] + 1):
-            if p.kind[g, c] in kinds:
-                log.append(Event(float(p.month[g, c]), kinds[p.kind[g, c]], j, -1,
-                                 int(p.in_post[g, c])))
+        month, kind, in_post, _fidelity, _shares = chunk.paths.of_team(g)
+        for c in np.flatnonzero(np.isin(kind, list(kinds))).tolist():
+            log.append(Event(float(month[c]), kinds[int(kind[c])], j, -1, int(in_post[c])))
         schedule = draws.schedule
         for s, (month, c) in enumerate(zip(schedule.month.tolist(), schedule.component.tolist())):
             if draws.taught[j] and draws.held[j, s]:

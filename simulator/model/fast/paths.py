@@ -38,29 +38,64 @@ class TeamEvents:
 
 
 @dataclass(frozen=True)
-class Paths:
-    """Rows of (G, W): event months (inf past a team's last event), kind, staff in post and
-    fidelity after each event, and ∫0^month F at each event; (G, W, C) each component's
-    completion share after each event."""
+class Rows:
+    """Teams of similar event counts, one row each, (G_b, W_b): event months (inf past a
+    team's last event), kind, staff in post and fidelity after each event, and ∫0^month F at
+    each event; (G_b, W_b, C) each component's completion share after each event."""
 
     month: np.ndarray
     kind: np.ndarray
     in_post: np.ndarray
     fidelity: np.ndarray
     cumulative: np.ndarray
+    shares: np.ndarray
+
+    def integral(self, row: np.ndarray, month: np.ndarray) -> np.ndarray:
+        """∫0^month F(t) dt of each (row, month) pair, fidelity-months."""
+        rows = self.month[row]
+        k = np.maximum(np.count_nonzero(rows <= month[:, None], axis=1) - 1, 0)
+        return self.cumulative[row, k] + self.fidelity[row, k] * (month - rows[np.arange(k.size), k])
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Every team's path. Teams are laid out in a few blocks of similar event counts
+    (``Rows``), so little of the arrays is padding; each row is computed from its own team's
+    events alone, so a team's numbers do not depend on its block."""
+
+    blocks: tuple[Rows, ...]
+    block: np.ndarray   # (G,) the block holding team g
+    row: np.ndarray     # (G,) its row there
     last: np.ndarray    # (G,) column of each team's last event
-    shares: np.ndarray  # (G, W, C)
+
+    @property
+    def n_teams(self) -> int:
+        return self.last.size
 
     def integral(self, team: np.ndarray, month: np.ndarray) -> np.ndarray:
         """∫0^month F_team(t) dt for each (team, month) pair, fidelity-months."""
-        rows = self.month[team]
-        k = np.count_nonzero(rows <= np.asarray(month, dtype=float)[:, None], axis=1) - 1
-        k = np.maximum(k, 0)
-        return self.cumulative[team, k] + self.fidelity[team, k] * (month - rows[np.arange(k.size), k])
+        team = np.asarray(team)
+        month = np.broadcast_to(np.asarray(month, dtype=float), team.shape)
+        out, block = np.empty(team.size), self.block[team]
+        for b, rows in enumerate(self.blocks):
+            at = np.flatnonzero(block == b)
+            if at.size:
+                out[at] = rows.integral(self.row[team[at]], month[at])
+        return out
 
-    def at_end(self, values: np.ndarray) -> np.ndarray:
-        """(G,) the value after each team's last event (``fidelity`` or ``in_post``)."""
-        return values[np.arange(self.last.size), self.last]
+    def fidelity_at_end(self) -> np.ndarray:
+        """(G,) fidelity after each team's last event."""
+        out = np.empty(self.n_teams)
+        for b, rows in enumerate(self.blocks):
+            teams = np.flatnonzero(self.block == b)
+            out[teams] = rows.fidelity[self.row[teams], self.last[teams]]
+        return out
+
+    def of_team(self, g: int) -> tuple[np.ndarray, ...]:
+        """Team g's (month, kind, in_post, fidelity, shares) after each of its events."""
+        rows, r, n = self.blocks[self.block[g]], self.row[g], self.last[g] + 1
+        return (rows.month[r, :n], rows.kind[r, :n], rows.in_post[r, :n], rows.fidelity[r, :n],
+                rows.shares[r, :n])
 
 
 def team_events(team: np.ndarray, start: np.ndarray, end: np.ndarray, ends: np.ndarray,
@@ -105,21 +140,43 @@ def team_events(team: np.ndarray, start: np.ndarray, end: np.ndarray, ends: np.n
     return TeamEvents(teams, month, kind), delta
 
 
+BLOCKS = 6   # blocks of teams by event count (fewer for small chunks)
+
+
+def _blocks(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """(block, row) of each team and the teams of each block: teams sorted by their count of
+    events, cut into up to ``BLOCKS`` blocks of equal size."""
+    by_count = np.argsort(counts, kind="stable")
+    parts = [p for p in np.array_split(by_count, min(BLOCKS, counts.size)) if p.size]
+    block, row = np.empty(counts.size, np.int64), np.empty(counts.size, np.int64)
+    for b, teams in enumerate(parts):
+        block[teams], row[teams] = b, np.arange(teams.size)
+    return block, row, parts
+
+
 def _rows(events: TeamEvents, delta: np.ndarray, n_teams: int):
-    """Sort by (team, month, kind) and lay each team's events out as one row of (G, W[, D])."""
+    """Sort by (team, month, kind) and lay each block's teams' events out as rows of
+    (G_b, W_b[, D]); returns each block's (month, kind, delta) grids and teams, the (block,
+    row) of each team, and each team's last column."""
     order = np.lexsort((events.kind, events.month, events.team))
     team = events.team[order]
     counts = np.bincount(team, minlength=n_teams)
     first = np.concatenate([[0], np.cumsum(counts)[:-1]])
     col = np.arange(team.size) - first[team]
-    width = int(counts.max())
-    out = []
-    for values, fill in zip([events.month, events.kind, delta], [np.inf, -1, 0]):
-        values = np.asarray(values)
-        grid = np.full((n_teams, width, *values.shape[1:]), fill, dtype=values.dtype)
-        grid[team, col] = values[order]
-        out.append(grid)
-    return out, counts - 1
+    block, row, parts = _blocks(counts)
+    values = [np.asarray(v)[order] for v in (events.month, events.kind, delta)]
+    at = block[team]
+    grids = []
+    for b, teams in enumerate(parts):
+        mine = np.flatnonzero(at == b)
+        width = max(int(counts[teams].max()), 1)
+        out = []
+        for v, fill in zip(values, [np.inf, -1, 0]):
+            grid = np.full((teams.size, width, *v.shape[1:]), fill, dtype=v.dtype)
+            grid[row[team[mine]], col[mine]] = v[mine]
+            out.append(grid)
+        grids.append((out, teams))
+    return grids, block, row, counts - 1
 
 
 def _fidelity(in_post, managers, completed, one_team_component, manager_only, weights):
@@ -131,10 +188,8 @@ def _fidelity(in_post, managers, completed, one_team_component, manager_only, we
     return weighted_fidelity(shares, weights), shares
 
 
-def build_paths(events: TeamEvents, delta: np.ndarray, posts: np.ndarray, schedule) -> Paths:
-    """Staff in post, completion shares and fidelity after each event (``schedule``: the
-    components' ``training.Schedule``); cumulative integrals."""
-    (month, kind, d), last = _rows(events, delta, posts.size)
+def _block_paths(month, kind, d, posts: np.ndarray, schedule) -> Rows:
+    """One block's staff in post, completion shares, fidelity and cumulative integrals."""
     ended = np.maximum.accumulate(kind == DISBAND, axis=1)
     counts = np.where(ended[..., None], 0.0, np.cumsum(d, axis=1))
     in_post = np.where(ended, 0, posts[:, None] + counts[..., POST])
@@ -146,4 +201,12 @@ def build_paths(events: TeamEvents, delta: np.ndarray, posts: np.ndarray, schedu
     length = np.where(valid_next, month[:, 1:] - np.where(valid_next, month[:, :-1], 0.0), 0.0)
     cumulative = np.concatenate([np.zeros((posts.size, 1)),
                                  np.cumsum(fidelity[:, :-1] * length, axis=1)], axis=1)
-    return Paths(month, kind, in_post.astype(np.int64), fidelity, cumulative, last, shares)
+    return Rows(month, kind, in_post.astype(np.int64), fidelity, cumulative, shares)
+
+
+def build_paths(events: TeamEvents, delta: np.ndarray, posts: np.ndarray, schedule) -> Paths:
+    """Staff in post, completion shares and fidelity after each event (``schedule``: the
+    components' ``training.Schedule``); cumulative integrals."""
+    grids, block, row, last = _rows(events, delta, posts.size)
+    return Paths(tuple(_block_paths(*grid, posts[teams], schedule) for grid, teams in grids),
+                 block, row, last)

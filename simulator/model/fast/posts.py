@@ -166,12 +166,11 @@ def chunk_spells(posts: list[Posts], offsets: np.ndarray, vacancy_months: float,
     fixed = [i for i, s in enumerate(ready or ()) if s is not None]
     if width == 0 and not fixed:
         return _stayers(team, until, np.arange(team.size))
-    pad = lambda a, fill: np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=fill)  # noqa: E731
-    tenure = np.concatenate([pad(p.tenure, np.inf) for p in posts])
+    tenure = _side_by_side([p.tenure for p in posts], width, np.inf)
     rate = np.concatenate([p.rate for p in posts])
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
         moving = np.flatnonzero(tenure[:, 0] / rate < until)   # first holder leaves in time
-    vacancy = np.concatenate([pad(p.vacancy, 0.0) for p in posts])[moving]
+    vacancy = _side_by_side([p.vacancy for p in posts], width, 0.0)[moving]
     leave, join = _times(tenure[moving], vacancy, rate[moving], vacancy_months,
                          np.zeros(moving.size))
     rows = np.cumsum([0] + [p.team.size for p in posts])
@@ -191,6 +190,16 @@ def chunk_spells(posts: list[Posts], offsets: np.ndarray, vacancy_months: float,
               _redraw(posts[i], vacancy_months, rngs[i], offsets[i], rows[i])
               for i in short.tolist()]
     return _by_post(parts, np.concatenate(order + [s.post for s in parts[2:]]))
+
+
+def _side_by_side(blocks: list[np.ndarray], width: int, fill: float) -> np.ndarray:
+    """The blocks' rows one under another, each padded to ``width`` columns with ``fill``."""
+    out = np.full((sum(b.shape[0] for b in blocks), width), fill)
+    row = 0
+    for b in blocks:
+        out[row:row + b.shape[0], :b.shape[1]] = b
+        row += b.shape[0]
+    return out
 
 
 def _placed(spells: Spells, offset: int, first_post: int) -> Spells:

@@ -39,7 +39,9 @@ class Draws:
 
 
 def draw_timeline(world: World, arm: np.ndarray, scenario: Scenario,
-                  rng: np.random.Generator) -> Draws:
+                  rng: np.random.Generator, schedule: Schedule | None = None) -> Draws:
+    """``schedule``: the scenario's ``schedule_of`` (the same for every replicate: a chunk
+    passes it once)."""
     st, months = scenario.staff_turnover, scenario.trial.months
     reconfigured = reconfigure(world.site, arm, world.patient_team, scenario, rng)
     gone, merged = reconfigured.disband_month, reconfigured.merge_month
@@ -49,7 +51,7 @@ def draw_timeline(world: World, arm: np.ndarray, scenario: Scenario,
     posts = first_block(world.staff, rate, st.vacancy_months,
                         final_end(reconfigured.merged_into, team_end), rng,
                         rate_changes(reconfigured.merged_into, reconfigured.merge_month, rate))
-    schedule = schedule_of(scenario)
+    schedule = schedule or schedule_of(scenario)
     moved = None
     if st.move_share > 0 and posts.tenure.shape[1] > 0:
         moved = moving_spells(posts, world.site, reconfigured.order, rate, ~np.isnan(gone),
@@ -115,7 +117,7 @@ def _exposure(paths: Paths, own: np.ndarray, moves: np.ndarray, months: float,
     patient_exposure``): the own team to T − L, then each move (month, patient, from, to or
     −1; global indices) cuts the spell in ``from`` and opens one in ``to``."""
     horizon = months - lag
-    teams = paths.month.shape[0]
+    teams = paths.n_teams
     total = paths.integral(np.arange(teams), np.full(teams, horizon))[own]
     if moves.size:
         when = np.minimum(moves[:, 0], horizon)
@@ -152,7 +154,7 @@ def _sessions_held(draws: list[Draws]) -> tuple[np.ndarray, np.ndarray]:
 def _team_doses(paths: Paths, chain: Chains, months: float) -> np.ndarray:
     """(G,) (1/T) ∫0^T F, following a merged team into the team it joined, summed as the
     SimPy engine's ``history.team_doses`` sums it."""
-    g = paths.month.shape[0]
+    g = paths.n_teams
     dose = paths.integral(np.arange(g), np.full(g, months)) / months
     for team in np.flatnonzero(np.isfinite(chain.month).any(axis=1)).tolist():
         ends = chain.month[team][np.isfinite(chain.month[team])].tolist()
@@ -214,7 +216,7 @@ def _chunk_counts(paths, posts, chain, spells, pieces, training, draws, gone, te
     return ChunkTimeline(
         paths=paths, posts=posts, exposure=exposure,
         team_dose=_team_doses(paths, chain, months),
-        fidelity_at_followup=paths.at_end(paths.fidelity),
+        fidelity_at_followup=paths.fidelity_at_end(),
         departures=count(pieces.left),
         joined=count((pieces.start > 0) & ~pieces.moved & ~pieces.arrived),
         baseline_in_post=np.where(np.isnan(gone), count(spells.baseline[pieces.holder] & held), 0),
