@@ -35,6 +35,9 @@ class Chains:
     def at(self, team: np.ndarray, months: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(owner, depth), each (S, M): the team holding the posts of ``team`` (S,) at each
         month (M,) (a merge month already counts), and how many merges they have gone through."""
+        if self.month.shape[1] == 0:   # no merges: every team holds its own posts
+            shape = (team.size, months.size)
+            return np.broadcast_to(team[:, None], shape), np.zeros(shape, dtype=np.int64)
         depth = np.sum(self.month[team][:, None, :] <= months[None, :, None], axis=2)
         return np.take_along_axis(self.owner[team], depth, axis=1), depth
 

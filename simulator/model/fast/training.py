@@ -146,8 +146,7 @@ def train(spells: Spells, manager: np.ndarray, schedule: Schedule, in_interventi
     if n_m == 0 or (taught.size == 0 and not moves):
         return Training(completed_at, counted, attended)
     eligible, owner = _eligible(spells, taught, manager, schedule, held, in_intervention, chain)
-    goes = eligible & (uniforms < np.take_along_axis(attendance[owner], schedule.component[
-        None, :, None], axis=2)[..., 0])
+    goes = eligible & (uniforms < attendance[owner, schedule.component[None, :]])
     if not moves:
         _complete(goes, taught, np.zeros((taught.size, n_c), np.int64), schedule, counted,
                   completed_at)
