@@ -3,7 +3,9 @@
 Cases: (a) a plain design — 14 teams per arm × 20 patients, ICC 0.05, no dynamics, mixed_ancova;
 (b) REFOCUS (scenarios/refocus.yaml: six strategies, full dynamics, mixed_ancova +
 cluster_summary); (c) REFOCUS as one kind of session (tests/reference/refocus_one_component.yaml,
-the refocus.yaml of before issue 13, the case earlier figures were measured on). For each case and
+the refocus.yaml of before issue 13, the case earlier figures were measured on); (d) REFOCUS as
+run with half the leavers moving to another team of their Trust (scenarios/staff_moves.yaml,
+move_share 0.5: the fast engine's per-replicate moves loop). For each case and
 each engine (SimPy, fast): replicates/s serial and with 2 workers, parallel efficiency (the
 2-worker rate over twice the serial rate), time per stage, the ratio against the SimPy engine
 and against a naive loop that fits statsmodels MixedLM per replicate on the same data. Peak RSS
@@ -29,7 +31,7 @@ from simulator.montecarlo.engine import draw_replicate
 from simulator.model.fast import simulate_chunk
 from simulator.montecarlo.engine import _streams
 from simulator.montecarlo.runner import DEFAULT_CHUNK, FAST_CHUNK, RunSettings, run_scenario
-from simulator.scenario.files import load_scenario, parse_scenario
+from simulator.scenario.files import design_points, load_scenario, parse_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 REFOCUS = ROOT / "scenarios" / "refocus.yaml"                                          # case (b)
@@ -44,9 +46,13 @@ PLAIN = {
 }
 
 
+STAFF_MOVES = ROOT / "scenarios" / "staff_moves.yaml"   # case (d): its point with half moving
+
+
 def cases() -> dict:
     return {"plain": parse_scenario(PLAIN), "refocus": load_scenario(REFOCUS),
-            "refocus_one_component": load_scenario(REFOCUS_ONE_COMPONENT)}
+            "refocus_one_component": load_scenario(REFOCUS_ONE_COMPONENT),
+            "staff_moves": design_points(load_scenario(STAFF_MOVES))[3].scenario}
 
 
 ENGINES = ("simpy", "fast")

@@ -45,9 +45,16 @@ def dask_results(units, workers: int, scheduler: str | None):
 
     client, cluster = _client(workers, scheduler)
     try:
-        futures = {client.submit(run_unit_csv, u, pure=False): u for u in units}
-        for fut in as_completed(futures):
-            yield futures[fut], fut.result()
+        queue, pending = iter(units), {}
+        _top_up(pending, queue, IN_FLIGHT * workers, lambda u: client.submit(run_unit_csv, u,
+                                                                           pure=False))
+        running = as_completed(list(pending))
+        for fut in running:
+            unit = pending.pop(fut)
+            yield unit, fut.result()
+            for new in _top_up(pending, queue, IN_FLIGHT * workers,
+                               lambda u: client.submit(run_unit_csv, u, pure=False)):
+                running.add(new)
     finally:
         client.close()
         if cluster is not None:
@@ -68,15 +75,39 @@ def _pool_context():
     return context
 
 
+# Units submitted ahead per worker: enough that no worker waits, few enough that the results
+# not yet collected (each a chunk's CSV text) stay few: memory does not grow with the run.
+IN_FLIGHT = 2
+
+
+def _top_up(pending: dict, queue, size: int, submit) -> list:
+    """Submit units from ``queue`` until ``size`` are pending (future -> unit); the new futures."""
+    new = []
+    while len(pending) < size:
+        unit = next(queue, None)
+        if unit is None:
+            break
+        future = submit(unit)
+        pending[future] = unit
+        new.append(future)
+    return new
+
+
 def _local(units, workers):
     with cf.ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context(),
                                 initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
-        futures = {pool.submit(run_unit_csv, u): u for u in units}
+        queue, pending = iter(units), {}
+        submit = lambda u: pool.submit(run_unit_csv, u)  # noqa: E731
         try:
-            for fut in cf.as_completed(futures):
-                yield futures[fut], fut.result()
+            _top_up(pending, queue, IN_FLIGHT * workers, submit)
+            while pending:
+                done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+                for fut in done:
+                    unit = pending.pop(fut)   # collected once: the text is not kept
+                    yield unit, fut.result()
+                _top_up(pending, queue, IN_FLIGHT * workers, submit)
         except BaseException:
-            for fut in futures:
+            for fut in pending:
                 fut.cancel()
             raise
 

@@ -57,12 +57,27 @@ def _key(unit) -> tuple[int, int, int]:
     return unit.design_point, unit.first, unit.stop
 
 
-def _read_all(store: ChunkStore, units, header, computed: dict) -> dict:
-    """Parse chunk by chunk into arrays, so memory holds numbers, not text rows; the chunks
-    computed in this run come parsed by their worker (``computed``)."""
-    parts = [computed.pop(_key(u), None) or columns_from_rows(header, store.read(u), CHUNK_COLUMNS)
-             for u in units]
-    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+class _Columns:
+    """The summary's columns of every unit, written in place as the units arrive (in any order)
+    into arrays laid out unit by unit: memory holds each number once, never a chunk's copy
+    beside the joined array (a run of a million replicates stays small)."""
+
+    def __init__(self, units, points):
+        per = {p.index: sum(len(outcome_estimators(p.scenario, label, kind))
+                            for label, kind in outcome_kinds(p.scenario)) for p in points}
+        sizes = [(u.stop - u.first) * per[u.design_point] for u in units]
+        starts = np.cumsum([0] + sizes)
+        self.rows = {_key(u): (int(starts[i]), sizes[i]) for i, u in enumerate(units)}
+        self.total, self.data = int(starts[-1]), {}
+
+    def put(self, unit, columns: dict) -> None:
+        at, n = self.rows[_key(unit)]
+        for name, values in columns.items():
+            if len(values) != n:   # the plan and the rows disagree: a bug, not bad input
+                raise RuntimeError(f"chunk {_key(unit)}: {len(values)} rows, expected {n}")
+            if name not in self.data:
+                self.data[name] = np.empty(self.total, dtype=values.dtype)
+            self.data[name][at:at + n] = values
 
 
 def point_plan(scenario: Scenario, label: str, kind: str):
@@ -91,17 +106,22 @@ def run_scenario(scenario: Scenario, settings: RunSettings) -> RunResult:
     store = ChunkStore(settings.out_dir, scenario, chunk, fresh=settings.fresh, engine=engine)
     units = work_units(points, scenario.replicates, chunk, engine)
     pending = [u for u in units if not store.has(u)]
+    pending_keys = {_key(u) for u in pending}
     total = sum(u.stop - u.first for u in pending)
     bar = tqdm(total=total, unit="rep", disable=settings.quiet or total == 0, file=sys.stderr,
                desc=scenario.name, smoothing=0.1)
-    computed = {}
+    columns = _Columns(units, points)
     with bar:
-        for unit, (text, columns) in results(settings.executor, settings.workers,
-                                             settings.scheduler, pending):
+        for unit, (text, arrays) in results(settings.executor, settings.workers,
+                                            settings.scheduler, pending):
             store.save_text(unit, text)
-            computed[_key(unit)] = columns
+            columns.put(unit, arrays)
             bar.update(unit.stop - unit.first)
-    data = _read_all(store, units, header, computed)
+    for unit in units:   # the chunks a previous run computed, read back
+        if _key(unit) in pending_keys or not columns.rows[_key(unit)][1]:
+            continue
+        columns.put(unit, columns_from_rows(header, store.read(unit), CHUNK_COLUMNS))
+    data = columns.data or columns_from_rows(header, [], CHUNK_COLUMNS)
     store.concatenate(units, header, Path(settings.out_dir) / "replicates.csv")
     alpha_of = {p.index: p.scenario.analysis.alpha for p in points}
     plan = outcome_plan(points)

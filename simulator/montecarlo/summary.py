@@ -5,11 +5,12 @@ design point's replicates of the per-replicate truth (``true_itt``), or δ_full 
 """
 from __future__ import annotations
 
+import csv
+import itertools
 from typing import Mapping, Sequence
 
 import numpy as np
 
-from simulator.outputs.files import read_csv
 from simulator.montecarlo.performance import COLUMNS, performance, performance_row
 
 ESTIMANDS = {"itt": "true_itt", "efficacy": "true_efficacy"}
@@ -144,9 +145,34 @@ def primary_data(data: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     if data["outcome"].size == 0:
         return dict(data)
     keep = data["outcome"] == data["outcome"][0]
+    if keep.all():   # one outcome: the columns themselves, not a copy
+        return dict(data)
     return {k: v[keep] for k, v in data.items()}
 
 
-def read_replicate_columns(path, names: Sequence[str]) -> dict[str, np.ndarray]:
-    """Selected columns of a replicates.csv, typed as ``columns_from_rows`` types them."""
-    return columns_from_rows(*read_csv(path), names=names)
+def read_replicate_columns(path, names: Sequence[str], *, where: Mapping | None = None,
+                           counts: bool = False, block: int = 2_000) -> dict[str, np.ndarray]:
+    """Selected columns of a replicates.csv, typed as ``columns_from_rows`` types them, read
+    ``block`` rows at a time so that memory holds only the selected columns, never the file's
+    text. ``where`` (column -> value) keeps only the rows with those values (the columns it
+    names are not returned); ``counts``: the numeric columns hold whole counts (below 2**24),
+    kept as float32 (exactly) to halve their memory."""
+    where = dict(where or {})
+    wanted = [n for n in names if n not in where]
+    parts = []
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, [])
+        while rows := list(itertools.islice(reader, block)):
+            cols = columns_from_rows(header, rows, names=[*where, *wanted])
+            keep = np.ones(len(rows), dtype=bool)
+            for name, value in where.items():
+                keep &= cols[name] == value
+            parts.append({n: _narrow(cols[n][keep]) if counts else cols[n][keep] for n in wanted})
+    if not parts:
+        return {n: v for n, v in columns_from_rows(header, [], names=wanted).items()}
+    return {n: np.concatenate([p[n] for p in parts]) for n in wanted}
+
+
+def _narrow(values: np.ndarray) -> np.ndarray:
+    return values.astype(np.float32) if values.dtype == float else values

@@ -21,6 +21,8 @@ plot (the staff outcome as a final ``main`` box, "measured for the staff outcome
 """
 from __future__ import annotations
 
+import csv
+
 import io
 from pathlib import Path
 from typing import Mapping
@@ -101,7 +103,7 @@ def _column(columns: Mapping[str, np.ndarray], prefix: str, arm: str) -> np.ndar
 def flow_counts(columns: Mapping[str, np.ndarray], *, where: str = "") -> dict:
     """The flow dict (module docstring) from per-replicate arrays named ``<prefix>_<int|ctl>``
     (one value per replicate)."""
-    columns = {k: np.atleast_1d(np.asarray(v, dtype=float)) for k, v in columns.items()}
+    columns = {k: np.atleast_1d(np.asarray(v)) for k, v in columns.items()}   # float by box
     replicates = len(next(iter(columns.values())))
     groups = []
     for (name, title), boxes in FLOW:
@@ -129,17 +131,18 @@ def flow_from_replicates(path: Path, design_point: int, *, where: str = "") -> d
 
     if not Path(path).exists():
         return None
-    with open(path, encoding="utf-8") as fh:
-        header = fh.readline().strip().split(",")
-    if not set(flow_columns()) <= set(header):
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header, first = next(reader, []), next(reader, None)
+    if not set(flow_columns()) <= set(header) or first is None:
         return None
-    from simulator.montecarlo.summary import primary_selection
-
-    cols = read_replicate_columns(path, ("design_point", "outcome", "estimator", *flow_columns()))
-    sel = primary_selection(cols) & (cols["design_point"] == design_point)
-    if not sel.any():
+    # the primary outcome's first estimator: the first row's (``summary.primary_selection``)
+    primary = {k: first[header.index(k)] if k in header else "" for k in ("outcome", "estimator")}
+    cols = read_replicate_columns(path, flow_columns(), counts=True,
+                                  where={**primary, "design_point": design_point})
+    if not next(iter(cols.values())).size:
         return None
-    return flow_counts({k: cols[k][sel] for k in flow_columns()}, where=where)
+    return flow_counts(cols, where=where)
 
 
 def write_flow(counts: dict, out_dir: str | Path, *, title: str = "") -> list[Path]:
