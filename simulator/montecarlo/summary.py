@@ -150,16 +150,24 @@ def primary_data(data: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {k: v[keep] for k, v in data.items()}
 
 
-def read_replicate_columns(path, names: Sequence[str], *, where: Mapping | None = None,
-                           counts: bool = False, block: int = 2_000) -> dict[str, np.ndarray]:
+def read_replicate_columns(path, names: Sequence[str], *,
+                           where: Mapping | None = None) -> dict[str, np.ndarray]:
     """Selected columns of a replicates.csv, typed as ``columns_from_rows`` types them, read
-    ``block`` rows at a time so that memory holds only the selected columns, never the file's
-    text. ``where`` (column -> value) keeps only the rows with those values (the columns it
-    names are not returned); ``counts``: the numeric columns hold whole counts (below 2**24),
-    kept as float32 (exactly) to halve their memory."""
+    block by block (``replicate_column_blocks``) so that memory holds only those columns."""
+    blocks = list(replicate_column_blocks(path, names, where=where))
+    wanted = [n for n in names if n not in (where or {})]
+    if not blocks:
+        return columns_from_rows(read_header(path), [], names=wanted)
+    return {n: np.concatenate([b[n] for b in blocks]) for n in wanted}
+
+
+def replicate_column_blocks(path, names: Sequence[str], *, where: Mapping | None = None,
+                            block: int = 2_000):
+    """Selected columns of a replicates.csv, ``block`` rows at a time (one dict of arrays per
+    block), so the file's text is never held whole. ``where`` (column -> value) keeps only the
+    rows with those values; the columns it names are not returned."""
     where = dict(where or {})
     wanted = [n for n in names if n not in where]
-    parts = []
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.reader(fh)
         header = next(reader, [])
@@ -168,11 +176,10 @@ def read_replicate_columns(path, names: Sequence[str], *, where: Mapping | None 
             keep = np.ones(len(rows), dtype=bool)
             for name, value in where.items():
                 keep &= cols[name] == value
-            parts.append({n: _narrow(cols[n][keep]) if counts else cols[n][keep] for n in wanted})
-    if not parts:
-        return {n: v for n, v in columns_from_rows(header, [], names=wanted).items()}
-    return {n: np.concatenate([p[n] for p in parts]) for n in wanted}
+            yield {n: cols[n][keep] for n in wanted}
 
 
-def _narrow(values: np.ndarray) -> np.ndarray:
-    return values.astype(np.float32) if values.dtype == float else values
+def read_header(path) -> list[str]:
+    """A CSV file's header row."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        return next(csv.reader(fh), [])

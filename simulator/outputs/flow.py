@@ -103,11 +103,16 @@ def _column(columns: Mapping[str, np.ndarray], prefix: str, arm: str) -> np.ndar
 def flow_counts(columns: Mapping[str, np.ndarray], *, where: str = "") -> dict:
     """The flow dict (module docstring) from per-replicate arrays named ``<prefix>_<int|ctl>``
     (one value per replicate)."""
-    columns = {k: np.atleast_1d(np.asarray(v)) for k, v in columns.items()}   # float by box
+    columns = {k: np.atleast_1d(np.asarray(v, dtype=float)) for k, v in columns.items()}
     replicates = len(next(iter(columns.values())))
+    return _flow(lambda prefix, arm: _column(columns, prefix, arm), replicates, where)
+
+
+def _flow(values_of, replicates: int, where: str) -> dict:
+    """The flow dict from ``values_of(prefix, arm)``: a box's per-replicate values."""
     groups = []
     for (name, title), boxes in FLOW:
-        values = {key: {arm: _column(columns, col, short) for arm, short in ARMS}
+        values = {key: {arm: values_of(col, short) for arm, short in ARMS}
                   for key, _, _, col in boxes}
         groups.append({"name": name, "title": title, "boxes": [
             {"key": key, "label": label, "kind": kind,
@@ -119,6 +124,30 @@ def flow_counts(columns: Mapping[str, np.ndarray], *, where: str = "") -> dict:
             "groups": groups}
 
 
+def _box_columns() -> list[str]:
+    """Every box's column prefix."""
+    return list(dict.fromkeys(col for _, boxes in FLOW for *_, col in boxes))
+
+
+def _tally(tallies: dict, columns: Mapping[str, np.ndarray]) -> None:
+    """Add a block of replicates to each box's tally of values (value -> replicates): the
+    flow's counts are whole numbers with few distinct values, so the tallies stay small."""
+    for prefix in _box_columns():
+        for _, arm in ARMS:
+            v = _column(columns, prefix, arm)
+            seen, count = np.unique(v[np.isfinite(v)], return_counts=True)
+            tally = tallies.setdefault((prefix, arm), {})
+            for value, n in zip(seen.tolist(), count.tolist()):
+                tally[value] = tally.get(value, 0) + n
+
+
+def _untally(tally: dict) -> np.ndarray:
+    """The tallied values, sorted: their mean and quantiles are the replicates' own (a sum of
+    whole numbers is exact in any order)."""
+    values = sorted(tally)
+    return np.repeat(np.array(values, dtype=float), [tally[v] for v in values])
+
+
 def replicate_flow(diagnostics: Mapping[str, float], *, where: str = "") -> dict:
     """The flow of one replicate (``crtsim draw``): its diagnostics as one-replicate columns."""
     return flow_counts({k: diagnostics[k] for k in flow_columns()}, where=where)
@@ -127,7 +156,7 @@ def replicate_flow(diagnostics: Mapping[str, float], *, where: str = "") -> dict
 def flow_from_replicates(path: Path, design_point: int, *, where: str = "") -> dict | None:
     """The flow of one design point from replicates.csv (one row per replicate: the primary
     outcome's first estimator's); None when the file is missing or predates the flow columns."""
-    from simulator.montecarlo.summary import read_replicate_columns
+    from simulator.montecarlo.summary import replicate_column_blocks
 
     if not Path(path).exists():
         return None
@@ -138,11 +167,15 @@ def flow_from_replicates(path: Path, design_point: int, *, where: str = "") -> d
         return None
     # the primary outcome's first estimator: the first row's (``summary.primary_selection``)
     primary = {k: first[header.index(k)] if k in header else "" for k in ("outcome", "estimator")}
-    cols = read_replicate_columns(path, flow_columns(), counts=True,
-                                  where={**primary, "design_point": design_point})
-    if not next(iter(cols.values())).size:
+    tallies: dict = {}
+    replicates = 0
+    for block in replicate_column_blocks(path, flow_columns(),
+                                         where={**primary, "design_point": design_point}):
+        _tally(tallies, block)
+        replicates += next(iter(block.values())).size
+    if not replicates:
         return None
-    return flow_counts(cols, where=where)
+    return _flow(lambda prefix, arm: _untally(tallies[(prefix, arm)]), replicates, where)
 
 
 def write_flow(counts: dict, out_dir: str | Path, *, title: str = "") -> list[Path]:
