@@ -149,14 +149,12 @@ class _Loop:
     def merge(self, b: int, a: int, now: float) -> None:
         """Team b's posts, vacancies and waiting movers join team a's."""
         for post in self.posts_of[b]:
-            self.owner[post] = a
-            if self.holder[post] >= 0 and self.rate[post] > 0:   # re-timed at a's rate
-                self.budget[post] -= self.rate[post] * (now - self.since[post])
+            self.owner[post], old, self.rate[post] = a, self.rate[post], self.team_rate[a]
+            if self.holder[post] >= 0 and old > 0:   # the hazard left, now at a's rate
+                self.budget[post] -= old * (now - self.since[post])
                 self.since[post] = now
                 self.version[post] += 1
-                self.rate[post] = self.team_rate[a]
                 self._time_leave(post)
-            self.rate[post] = self.team_rate[a]
         self.posts_of[a] += self.posts_of[b]
         self.vacant[a].update(self.vacant[b])
         self.waiting[a] += self.waiting[b]
