@@ -53,7 +53,8 @@ def _check(scenario, replicates=range(15)):
         assert _equal(got.dropout_month, want.dropout_month) and _equal(got.status, want.status)
         assert (got.rated is None) == (want.rated is None)
         if got.rated is not None:   # the ratings, from the stream "outcomes/participation"
-            assert _equal(got.rated.score, want.rated.score)
+            for name in ("rating", "counts", "score", "pooled"):
+                assert _equal(getattr(got.rated, name), getattr(want.rated, name)), name
         for name in ("team", "arm", "baseline", "followup", "strata", "participation"):
             assert _equal(getattr(got.trial, name), getattr(want.trial, name)), name
 

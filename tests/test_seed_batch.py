@@ -21,3 +21,7 @@ def test_chunk_streams_are_seeds_streams(seed, replicates, stage, label):
         assert (g.entropy, tuple(g.spawn_key), g.pool_size) == (w.entropy, tuple(w.spawn_key),
                                                                  w.pool_size)
         assert np.array_equal(got.spawn(2)[1].random(3), want.spawn(2)[1].random(3))
+
+
+def test_an_empty_chunk_has_no_streams():
+    assert ReplicateStreams(7).many([], "world") == []

@@ -28,7 +28,7 @@ independent runs would give; it is reported beside the paired one for contrast.
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -127,9 +127,11 @@ def reference_pairs(points, sweep: Mapping[str, Sequence]) -> list[tuple[object,
 FIELDS = ("replicate", "estimate", "se", "ci_low", "ci_high", "p_value", "converged")
 
 
-def _columns_at(data: Mapping[str, np.ndarray], index: int, estimator: str) -> dict | None:
-    """The replicate columns of one design point and estimator, in replicate order."""
-    sel = (data["design_point"] == index) & (data["estimator"] == estimator)
+def _columns_at(data: Mapping[str, np.ndarray], index: int, outcome: str,
+                estimator: str) -> dict | None:
+    """The replicate columns of one design point, outcome and estimator, in replicate order."""
+    sel = ((data["design_point"] == index) & (data["outcome"] == outcome)
+           & (data["estimator"] == estimator))
     if not sel.any():
         return None
     rows = np.flatnonzero(sel)
@@ -162,16 +164,19 @@ def compare_one(point_cols: dict, ref_cols: dict, truth_column: str, alphas: tup
     return out
 
 
-def compare_points(data: Mapping[str, np.ndarray], points, sweep: Mapping[str, Sequence],
-                   estimators: Sequence[str], alpha_of: Mapping[int, float]) -> list[dict]:
+def compare_points(data_at: Callable[[int], Mapping[str, np.ndarray]], points,
+                   sweep: Mapping[str, Sequence], outcome: str, estimators: Sequence[str],
+                   alpha_of: Mapping[int, float]) -> list[dict]:
     """comparisons.csv rows: every point against its reference for each swept key, per
-    estimator and estimand (``data``: replicate columns incl. ``replicate``)."""
+    estimator and estimand of ``outcome`` (``data_at(i)``: replicate columns incl.
+    ``replicate`` holding design point i's rows)."""
     rows = []
     for point, ref, key in reference_pairs(points, sweep):
         labels = {**point.swept, "design_point": point.index, "reference_point": ref.index,
                   "compared_on": key, "reference_value": ref.swept[key]}
         for name in estimators:
-            cols = (_columns_at(data, point.index, name), _columns_at(data, ref.index, name))
+            cols = (_columns_at(data_at(point.index), point.index, outcome, name),
+                    _columns_at(data_at(ref.index), ref.index, outcome, name))
             if cols[0] is None or cols[1] is None:
                 continue
             for estimand, truth_column in ESTIMANDS.items():

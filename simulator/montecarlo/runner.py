@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 from simulator.analysis.registry import spec
@@ -18,7 +18,8 @@ from simulator.scenario.files import design_points
 from simulator.montecarlo.store import ChunkStore
 from simulator.montecarlo.comparisons import compare_points
 from simulator.montecarlo.families import families
-from simulator.montecarlo.summary import columns_from_rows, primary_data, summarise
+from simulator.montecarlo.summary import columns_from_rows, summarise
+from simulator.montecarlo.columns import ColumnStore
 from simulator.montecarlo.executors import results
 
 DEFAULT_CHUNK = 25
@@ -41,7 +42,7 @@ class RunSettings:
 class RunResult:
     summary: list[dict]
     swept_keys: list[str]
-    data: dict
+    data: Mapping    # the replicate columns the summary read (``columns.StoredColumns``)
     seconds: float
     computed_replicates: int
     total_replicates: int
@@ -57,27 +58,13 @@ def _key(unit) -> tuple[int, int, int]:
     return unit.design_point, unit.first, unit.stop
 
 
-class _Columns:
-    """The summary's columns of every unit, written in place as the units arrive (in any order)
-    into arrays laid out unit by unit: memory holds each number once, never a chunk's copy
-    beside the joined array (a run of a million replicates stays small)."""
-
-    def __init__(self, units, points):
-        per = {p.index: sum(len(outcome_estimators(p.scenario, label, kind))
-                            for label, kind in outcome_kinds(p.scenario)) for p in points}
-        sizes = [(u.stop - u.first) * per[u.design_point] for u in units]
-        starts = np.cumsum([0] + sizes)
-        self.rows = {_key(u): (int(starts[i]), sizes[i]) for i, u in enumerate(units)}
-        self.total, self.data = int(starts[-1]), {}
-
-    def put(self, unit, columns: dict) -> None:
-        at, n = self.rows[_key(unit)]
-        for name, values in columns.items():
-            if len(values) != n:   # the plan and the rows disagree: a bug, not bad input
-                raise RuntimeError(f"chunk {_key(unit)}: {len(values)} rows, expected {n}")
-            if name not in self.data:
-                self.data[name] = np.empty(self.total, dtype=values.dtype)
-            self.data[name][at:at + n] = values
+def _column_store(units, points, folder: Path) -> ColumnStore:
+    """The summary's columns of every unit, on disk (``columns``), rows laid out unit by unit."""
+    per = {p.index: sum(len(outcome_estimators(p.scenario, label, kind))
+                        for label, kind in outcome_kinds(p.scenario)) for p in points}
+    return ColumnStore([_key(u) for u in units], [(u.stop - u.first) * per[u.design_point]
+                                                  for u in units],
+                       [u.design_point for u in units], CHUNK_COLUMNS, folder)
 
 
 def point_plan(scenario: Scenario, label: str, kind: str):
@@ -96,6 +83,25 @@ def outcome_plan(points) -> list[tuple[str, list[str]]]:
     return [(label, list(names)) for label, names in plan.items()]
 
 
+def _summaries(columns: ColumnStore, points, sweep) -> tuple[list, list, list, list]:
+    """summary, comparisons, families and family p-value rows, one design point at a time:
+    memory holds only that point's columns (rows in the order of all points at once)."""
+    alpha_of = {p.index: p.scenario.analysis.alpha for p in points}
+    plan = outcome_plan(points)
+    targets = {p.label: spec(p).target for point in points
+               for label, kind in outcome_kinds(point.scenario)
+               for p in outcome_estimators(point.scenario, label, kind)}
+    summary = [row for p in points for row in summarise(columns.point(p.index), [p], plan,
+                                                         alpha_of, targets)]
+    comparisons = compare_points(columns.point, points, sweep, plan[0][0], plan[0][1], alpha_of)
+    family_rows, p_rows = [], []
+    for p in points:
+        rows, p_values = families(columns.point(p.index), [p], plan)
+        family_rows.extend(rows)
+        p_rows.extend(p_values)
+    return summary, comparisons, family_rows, p_rows
+
+
 def run_scenario(scenario: Scenario, settings: RunSettings) -> RunResult:
     """Simulate what is missing, then read every chunk back and summarise."""
     start = time.perf_counter()
@@ -110,27 +116,19 @@ def run_scenario(scenario: Scenario, settings: RunSettings) -> RunResult:
     total = sum(u.stop - u.first for u in pending)
     bar = tqdm(total=total, unit="rep", disable=settings.quiet or total == 0, file=sys.stderr,
                desc=scenario.name, smoothing=0.1)
-    columns = _Columns(units, points)
+    columns = _column_store(units, points, Path(settings.out_dir))
     with bar:
         for unit, (text, arrays) in results(settings.executor, settings.workers,
                                             settings.scheduler, pending):
             store.save_text(unit, text)
-            columns.put(unit, arrays)
+            columns.put(_key(unit), arrays)
             bar.update(unit.stop - unit.first)
     for unit in units:   # the chunks a previous run computed, read back
         if _key(unit) in pending_keys or not columns.rows[_key(unit)][1]:
             continue
-        columns.put(unit, columns_from_rows(header, store.read(unit), CHUNK_COLUMNS))
-    data = columns.data or columns_from_rows(header, [], CHUNK_COLUMNS)
+        columns.put(_key(unit), columns_from_rows(header, store.read(unit), CHUNK_COLUMNS))
     store.concatenate(units, header, Path(settings.out_dir) / "replicates.csv")
-    alpha_of = {p.index: p.scenario.analysis.alpha for p in points}
-    plan = outcome_plan(points)
-    targets = {p.label: spec(p).target for point in points
-               for label, kind in outcome_kinds(point.scenario)
-               for p in outcome_estimators(point.scenario, label, kind)}
-    summary = summarise(data, points, plan, alpha_of, targets)
-    comparisons = compare_points(primary_data(data), points, scenario.sweep, plan[0][1], alpha_of)
-    family_rows, p_rows = families(data, points, plan)
-    return RunResult(summary, list(points[0].swept), data, time.perf_counter() - start,
+    summary, comparisons, family_rows, p_rows = _summaries(columns, points, scenario.sweep)
+    return RunResult(summary, list(points[0].swept), columns.whole(), time.perf_counter() - start,
                      total, len(points) * scenario.replicates, comparisons, family_rows, p_rows,
                      engine, why, chunk)

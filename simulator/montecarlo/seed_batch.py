@@ -107,6 +107,8 @@ class ChunkSeed(ISpawnableSeedSequence):
 def generators(seed: int, keys: Sequence[tuple[int, ...]]) -> list[np.random.Generator]:
     """``Generator(PCG64(SeedSequence(seed, spawn_key=key)))`` for every key (keys of equal
     length; non-negative ints)."""
+    if not keys:
+        return []
     if seed < 0 or any(part < 0 for key in keys for part in key):   # numpy's own error
         return [np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=k)))
                 for k in keys]

@@ -140,16 +140,6 @@ def primary_selection(cols: Mapping[str, np.ndarray]) -> np.ndarray:
     return (outcome == outcome[0]) & (estimator == estimator[0])
 
 
-def primary_data(data: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The replicate columns of the primary outcome's rows only."""
-    if data["outcome"].size == 0:
-        return dict(data)
-    keep = data["outcome"] == data["outcome"][0]
-    if keep.all():   # one outcome: the columns themselves, not a copy
-        return dict(data)
-    return {k: v[keep] for k, v in data.items()}
-
-
 def read_replicate_columns(path, names: Sequence[str], *,
                            where: Mapping | None = None) -> dict[str, np.ndarray]:
     """Selected columns of a replicates.csv, typed as ``columns_from_rows`` types them, read

@@ -19,7 +19,7 @@ from simulator.model.fast.batch_world import chunk_shift, stage_streams
 from simulator.model.fast.segments import masked_means
 from simulator.model.outcome_list import latent_intervention
 from simulator.model.outcomes import Latent, Outcomes, dose_response
-from simulator.model.participation import measure_participation
+from simulator.model.fast.batch_participation import chunk_participation
 from simulator.model.replicate import (Observed, analysed_team, observed_trial, patient_status)
 
 
@@ -127,8 +127,9 @@ def chunk_dropout(scenario, worlds, histories, patient_arm, followup, rep, strea
 
 def chunk_observe(scenario, bases, histories, streams, replicates) -> list[Observed]:
     """``replicate.observe_replicate`` of every replicate of the chunk; participation ratings,
-    where a history has staff records, replicate by replicate from each one's own stream
-    "outcomes/participation" (a stream of its own, so its place in the order changes nothing)."""
+    where a history has staff records, for the chunk at once (``batch_participation``), each
+    replicate's noise from its own stream "outcomes/participation" (a stream of its own, so
+    its place in the order changes nothing)."""
     worlds = [w for w, _ in bases]
     arms = [a.arm.astype(int) for _, a in bases]
     outcomes, patient_arm, followup, rep = chunk_outcomes(scenario, worlds, arms, histories,
@@ -136,10 +137,10 @@ def chunk_observe(scenario, bases, histories, streams, replicates) -> list[Obser
     dropout = chunk_dropout(scenario, worlds, histories, patient_arm, followup, rep, streams,
                             replicates)
     status = patient_status(dropout, _cat(histories, "lost_month"))
-    out = []
-    for r, (world, allocation), history, o, p in zip(
-            replicates, bases, histories, outcomes, _cuts([w.patient_team.size for w in worlds])):
-        rated = _ratings(scenario, history, allocation.arm.astype(int), streams, r)
+    noise = _noise_streams(scenario, histories, streams, replicates)
+    out, ratings = [], chunk_participation(scenario, histories, arms, noise)
+    for rated, (world, allocation), history, o, p in zip(
+            ratings, bases, histories, outcomes, _cuts([w.patient_team.size for w in worlds])):
         trial = observed_trial(scenario, world, allocation, o, status[p],
                                analysed_team(scenario, world, history),
                                np.full(world.n_teams, np.nan) if rated is None else rated.score)
@@ -147,10 +148,11 @@ def chunk_observe(scenario, bases, histories, streams, replicates) -> list[Obser
     return out
 
 
-def _ratings(scenario, history, arm, streams, r):
-    """The participation ratings and score (``model.participation``), None without records."""
-    if history.staff is None:
-        return None
-    iv = scenario.intervention
-    return measure_participation(history.staff, arm, iv.rating_weights(), iv.measurement_noise_sd,
-                                 rng=streams(r, "outcomes/participation"))
+def _noise_streams(scenario, histories, streams, replicates) -> list:
+    """Each replicate's stream "outcomes/participation" where its ratings draw noise (staff
+    records and a noise SD), made for the chunk at once; None elsewhere (nothing is drawn)."""
+    noisy = [r for r, h in zip(replicates, histories) if h.staff is not None]
+    if scenario.intervention.measurement_noise_sd <= 0 or not noisy:
+        return [None] * len(histories)
+    made = dict(zip(noisy, stage_streams(streams, noisy, "outcomes/participation")))
+    return [made.get(r) for r in replicates]
