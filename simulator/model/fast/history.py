@@ -42,7 +42,7 @@ def _events(chunk: ChunkTimeline, rows: slice, draws: Draws) -> tuple[Event, ...
     attendance),
     disbanding and patient moves, in time order."""
     log = list(draws.reconfigured.events)
-    attended = chunk.attended[rows]
+    attended, held = chunk.attended[rows], chunk.held[rows]
     kinds = {LEAVE: "staff_leave", JOIN: "staff_join", MOVE_OUT: "staff_move_out",
              MOVE_IN: "staff_move_in"}
     for j, g in enumerate(range(rows.start, rows.stop)):
@@ -51,7 +51,7 @@ def _events(chunk: ChunkTimeline, rows: slice, draws: Draws) -> tuple[Event, ...
             log.append(Event(float(month[c]), kinds[int(kind[c])], j, -1, int(in_post[c])))
         schedule = draws.schedule
         for s, (month, c) in enumerate(zip(schedule.month.tolist(), schedule.component.tolist())):
-            if draws.taught[j] and draws.held[j, s]:
+            if draws.taught[j] and held[j, s]:
                 log.append(Event(month, "session", j, c, int(attended[j, s])))
     return tuple(sorted(log, key=lambda e: e.month))
 

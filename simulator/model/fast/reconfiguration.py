@@ -115,7 +115,8 @@ def _plans(spec, k: int, months: float, rng: np.random.Generator) -> list[tuple]
     return order
 
 
-def sessions_at_end(reconfigured: Reconfigured, session_month: np.ndarray) -> np.ndarray:
+def sessions_at_end(gone: np.ndarray, merged: np.ndarray, disband_rank: np.ndarray,
+                    disband_asked: np.ndarray, session_month: np.ndarray) -> np.ndarray:
     """(K, M) bool: the team holds session s (the schedule's months, (M,)). A team holds its
     sessions before its end; at its disbanding month, as many of that month's sessions as come
     before the disbanding in the SimPy engine's event queue (events at one month run in the
@@ -123,8 +124,9 @@ def sessions_at_end(reconfigured: Reconfigured, session_month: np.ndarray) -> np
     disbanding of a month (r earlier items of the plan at that month) follows the team's first
     r sessions of the month, or r + 1 when the team asked for its first one (at its previous
     session; team processes start first) before the plan asked for this disbanding's first
-    item. At a merge month, none (a merged team's holders attend the receiving team's)."""
-    gone, merged = reconfigured.disband_month, reconfigured.merge_month
+    item. At a merge month, none (a merged team's holders attend the receiving team's).
+    Team by team (``Reconfigured``'s (K,) fields; a chunk's teams end to end give each team's
+    own rows)."""
     end = np.where(np.isnan(gone), np.where(np.isnan(merged), np.inf, merged), gone)
     m = session_month[None, :]
     # the schedule is in month order (``staffing.component_schedule``): rank = earlier sessions
@@ -133,7 +135,7 @@ def sessions_at_end(reconfigured: Reconfigured, session_month: np.ndarray) -> np
             - np.searchsorted(session_month, session_month, side="left"))[None, :]
     previous = np.concatenate(([-1.5], session_month))[
         np.searchsorted(session_month, end, side="left")]
-    held = reconfigured.disband_rank + (previous < reconfigured.disband_asked)
+    held = disband_rank + (previous < disband_asked)
     return (m < end[:, None]) | ((m == end[:, None]) & ~np.isnan(gone)[:, None]
                                  & (rank < held[:, None]))
 
@@ -146,10 +148,12 @@ def reconfigure(site: np.ndarray, arm: np.ndarray, patient_team: np.ndarray,
     disbanded, merged_at, into = np.full(k, np.nan), np.full(k, np.nan), np.full(k, -1)
     rank, asked = np.zeros(k, dtype=np.int64), np.full(k, -1.0)
     order, busy = [], {}
-    svc = Services(None, None, None, None, membership, site, np.asarray(arm), spec.merges.within)
     plans = _plans(spec, k, months, rng)
+    if not plans:   # services that never change (nothing else to draw)
+        return Reconfigured(disbanded, membership, (), merged_at, into, rank, asked)
+    svc = Services(None, None, None, None, membership, site, np.asarray(arm), spec.merges.within)
     codes = {name: c for c, name in enumerate(dict.fromkeys(site.tolist()))}
-    code = np.array([codes[name] for name in site.tolist()]) if plans else None
+    code = np.array([codes[name] for name in site.tolist()])
     for month, is_merge, item in plans:
         if month >= months:   # not before follow-up: the SimPy run stops at follow-up
             continue

@@ -33,8 +33,6 @@ class Draws:
     schedule: Schedule       # every component's sessions, (M,)
     team_end: np.ndarray     # (K,) disbanding or merge month, else follow-up
     taught: np.ndarray       # (K,) bool: an intervention team (holds the sessions)
-    attendance: np.ndarray   # (K, C) p_jc
-    held: np.ndarray         # (K, M) bool: the session comes before the team's end
     moved: tuple | None = None   # staff moves: (Spells, MoveFlow) of ``moves.moving_spells``
 
 
@@ -56,9 +54,7 @@ def draw_timeline(world: World, arm: np.ndarray, scenario: Scenario,
     if st.move_share > 0 and posts.tenure.shape[1] > 0:
         moved = moving_spells(posts, world.site, reconfigured.order, rate, ~np.isnan(gone),
                               st.move_share, st.vacancy_months, rng)
-    return Draws(reconfigured, posts, schedule, team_end, arm == 1,
-                 team_attendance(scenario, world.leadership),
-                 sessions_at_end(reconfigured, schedule.month), moved)
+    return Draws(reconfigured, posts, schedule, team_end, arm == 1, moved)
 
 
 def _chains(draws: list[Draws], teams: np.ndarray) -> Chains:
@@ -69,11 +65,19 @@ def _chains(draws: list[Draws], teams: np.ndarray) -> Chains:
     return chains(into, np.concatenate([d.reconfigured.merge_month for d in draws]))
 
 
+def _held(draws: list[Draws]) -> np.ndarray:
+    """(G, M) bool: the chunk's teams hold session s (``reconfiguration.sessions_at_end``)."""
+    field = lambda name: np.concatenate([getattr(d.reconfigured, name) for d in draws])  # noqa: E731
+    return sessions_at_end(field("disband_month"), field("merge_month"), field("disband_rank"),
+                           field("disband_asked"), draws[0].schedule.month)
+
+
 def _spells_and_training(draws: list[Draws], teams: np.ndarray, posts: np.ndarray,
-                         chain: Chains, scenario: Scenario, rngs: list[np.random.Generator]
+                         chain: Chains, scenario: Scenario, rngs: list[np.random.Generator],
+                         leadership: np.ndarray, held: np.ndarray
                          ) -> tuple[Spells, np.ndarray, Training]:
     """The chunk's spells, which hold a manager post, then each replicate's attendance
-    uniforms, then training."""
+    uniforms, then training (``leadership``, ``held``: the chunk's teams')."""
     spells = chunk_spells([d.posts for d in draws], teams, scenario.staff_turnover.vacancy_months,
                           rngs, [d.moved[0] if d.moved else None for d in draws])
     taught = np.concatenate([d.taught for d in draws])
@@ -83,9 +87,8 @@ def _spells_and_training(draws: list[Draws], teams: np.ndarray, posts: np.ndarra
     uniforms = np.concatenate([attendance_draws(int(counts[i]), schedule.month.size, rngs[i])
                                for i in range(len(draws))])
     manager = manager_spells(spells, posts)
-    training = train(spells, manager, schedule, taught,
-                     np.concatenate([d.attendance for d in draws]),
-                     np.concatenate([d.held for d in draws]), uniforms, chain)
+    training = train(spells, manager, schedule, taught, team_attendance(scenario, leadership),
+                     held, uniforms, chain)
     return spells, manager, training
 
 
@@ -103,6 +106,7 @@ class ChunkTimeline:
     baseline_in_post: np.ndarray  # (G,) baseline holders still in post at follow-up
     remaining: np.ndarray         # (G,) holders in post at the team's end
     attended: np.ndarray          # (G, M) staff attending each session
+    held: np.ndarray              # (G, M) bool: the session comes before the team's end
     staff: ChunkStaff             # every spell, for each replicate's staff records
     merged_out: np.ndarray        # (G,) holders pooled into another team by a merge
     merged_in: np.ndarray         # (G,) holders pooled in from another team
@@ -142,13 +146,11 @@ def _global_moves(draws: list[Draws], teams: np.ndarray, patients: np.ndarray) -
     return np.concatenate(out)
 
 
-def _sessions_held(draws: list[Draws]) -> tuple[np.ndarray, np.ndarray]:
+def _sessions_held(draws: list[Draws], held: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(team, month) of every session an intervention team of the chunk holds (before its end)."""
-    months = draws[0].schedule.month
     taught = np.concatenate([d.taught for d in draws])
-    held = taught[:, None] & np.concatenate([d.held for d in draws])
-    team, s = np.nonzero(held)
-    return team, months[s]
+    team, s = np.nonzero(taught[:, None] & held)
+    return team, draws[0].schedule.month[s]
 
 
 def _team_doses(paths: Paths, chain: Chains, months: float) -> np.ndarray:
@@ -188,7 +190,10 @@ def chunk_timeline(draws: list[Draws], worlds: list[World], scenario: Scenario,
     patients = np.cumsum([0] + [w.patient_team.size for w in worlds])
     posts = np.concatenate([w.staff for w in worlds]).astype(np.int64)
     chain = _chains(draws, teams)
-    spells, manager, training = _spells_and_training(draws, teams, posts, chain, scenario, rngs)
+    held = _held(draws)
+    spells, manager, training = _spells_and_training(
+        draws, teams, posts, chain, scenario, rngs,
+        np.concatenate([w.leadership for w in worlds]), held)
     pieces = cut(spells, chain)
     gone = np.concatenate([d.reconfigured.disband_month for d in draws])
     manages = manager[pieces.holder] & pieces.owned
@@ -196,31 +201,32 @@ def chunk_timeline(draws: list[Draws], worlds: list[World], scenario: Scenario,
     counts = ~draws[0].schedule.manager_only[None, :] | manages[:, None]
     completed = np.where(counts, training.completed_at[pieces.holder], np.inf)
     events, delta = team_events(pieces.team, pieces.start, pieces.end, pieces.left | pieces.merged,
-                                manages, completed, gone, _sessions_held(draws),
+                                manages, completed, gone, _sessions_held(draws, held),
                                 (pieces.moved, pieces.merged), (pieces.arrived, pieces.moved_on))
     paths = build_paths(events, delta, posts, draws[0].schedule)
     own = np.concatenate([w.patient_team + teams[i] for i, w in enumerate(worlds)])
     moves = _global_moves(draws, teams, patients)
     return _chunk_counts(paths, posts, chain, spells, pieces, training, draws, gone, teams,
                          _exposure(paths, own, moves, months,
-                                   scenario.intervention.effect_lag_months), months)
+                                   scenario.intervention.effect_lag_months), months, held)
 
 
 def _chunk_counts(paths, posts, chain, spells, pieces, training, draws, gone, teams, exposure,
-                  months) -> ChunkTimeline:
+                  months, held) -> ChunkTimeline:
     """The chunk's per-team counts, staff records and doses."""
     g = posts.size
     count = lambda mask: np.bincount(pieces.team[mask], minlength=g)  # noqa: E731
-    held = ~pieces.left & ~pieces.merged                   # in post at the team's end
-    attended = training.attended_by(pieces.holder, pieces.end, held, draws[0].schedule)
+    in_post = ~pieces.left & ~pieces.merged                # in post at the team's end
+    attended = training.attended_by(pieces.holder, pieces.end, in_post, draws[0].schedule)
     return ChunkTimeline(
         paths=paths, posts=posts, exposure=exposure,
         team_dose=_team_doses(paths, chain, months),
         fidelity_at_followup=paths.fidelity_at_end(),
         departures=count(pieces.left),
         joined=count((pieces.start > 0) & ~pieces.moved & ~pieces.arrived),
-        baseline_in_post=np.where(np.isnan(gone), count(spells.baseline[pieces.holder] & held), 0),
-        remaining=count(held), attended=training.attended,
+        baseline_in_post=np.where(np.isnan(gone), count(spells.baseline[pieces.holder] & in_post),
+                                  0),
+        remaining=count(in_post), attended=training.attended, held=held,
         staff=chunk_staff(spells, pieces, attended, posts, gone,
                           np.repeat(teams[:-1], np.diff(teams))),
         merged_out=count(pieces.merged), merged_in=count(pieces.moved),
