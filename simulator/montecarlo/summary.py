@@ -40,8 +40,9 @@ def columns_from_rows(header: Sequence[str], rows: Sequence[Sequence[str]],
             out[name] = np.full(len(rows), "", dtype=object)
             continue
         i = header.index(name)
-        if name in ("estimator", "outcome"):
-            out[name] = np.array([r[i] for r in rows], dtype=object)
+        if name in ("estimator", "outcome"):   # one str object per label, not one per row
+            seen: dict[str, str] = {}
+            out[name] = np.array([seen.setdefault(r[i], r[i]) for r in rows], dtype=object)
         elif name in ("design_point", "replicate"):
             out[name] = np.array([int(r[i]) for r in rows], dtype=int)
         else:

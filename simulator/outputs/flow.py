@@ -109,17 +109,20 @@ def flow_counts(columns: Mapping[str, np.ndarray], *, where: str = "") -> dict:
 
 
 def _flow(values_of, replicates: int, where: str) -> dict:
-    """The flow dict from ``values_of(prefix, arm)``: a box's per-replicate values."""
+    """The flow dict from ``values_of(prefix, arm)``: a box's per-replicate values, asked for
+    and reduced one box and arm at a time (a million replicates' values are 8 MB each)."""
     groups = []
     for (name, title), boxes in FLOW:
-        values = {key: {arm: values_of(col, short) for arm, short in ARMS}
-                  for key, _, _, col in boxes}
-        groups.append({"name": name, "title": title, "boxes": [
-            {"key": key, "label": label, "kind": kind,
-             **{arm: _stats(v) for arm, v in values[key].items()}}
-            for key, label, kind, _ in boxes
-            if (name, key) not in SHOWN_WHEN_ANY
-            or any(np.nansum(np.abs(v)) > 0 for v in values[key].values())]})
+        shown = []
+        for key, label, kind, col in boxes:
+            stats, nonzero = {}, False
+            for arm, short in ARMS:
+                values = values_of(col, short)
+                stats[arm] = _stats(values)
+                nonzero = nonzero or bool(np.nansum(np.abs(values)) > 0)
+            if (name, key) not in SHOWN_WHEN_ANY or nonzero:
+                shown.append({"key": key, "label": label, "kind": kind, **stats})
+        groups.append({"name": name, "title": title, "boxes": shown})
     return {"replicates": replicates, "arms": tuple(a for a, _ in ARMS), "where": where,
             "groups": groups}
 
