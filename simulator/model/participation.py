@@ -34,8 +34,7 @@ class Participation:
 
 
 def measure_participation(staff: StaffSpells, arm: np.ndarray, weights, noise_sd: float, *,
-                          rng: np.random.Generator | None) -> Participation:
-    """``rng`` draws the noise; it may be None when ``noise_sd`` is 0 (nothing is drawn)."""
+                          rng: np.random.Generator) -> Participation:
     arm = np.asarray(arm).astype(int)
     rated = arm[staff.team] == 1
     noise = rng.normal(0.0, noise_sd, size=staff.team.shape[0]) if noise_sd > 0 else 0.0
