@@ -211,7 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--executor", choices=("serial", "local", "dask"), default="local")
     p.add_argument("--scheduler", default=None, help="Dask scheduler address")
     p.add_argument("--chunk-size", type=_positive, default=None,
-                   help="replicates per chunk (default 25 on SimPy, 200 on the fast engine)")
+                   help="replicates per chunk (default 25 on SimPy; 200 on the fast engine, "
+                        "fewer for trials of more than 30 teams)")
     add_engine(p)
     p.add_argument("--out", default=None, help="output folder (default outputs/<name>)")
     p.add_argument("--fresh", action="store_true", help="discard completed chunks")

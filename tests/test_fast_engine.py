@@ -285,3 +285,15 @@ def test_disbanding_makes_the_simpy_engines_choices_from_the_same_draws(seed, ra
     assert np.allclose(fast.membership.lost_month, membership.lost_month, rtol=1e-12, atol=0,
                        equal_nan=True)
     assert [e[1:] for e in fast.events] == [e[1:] for e in log]
+
+
+@pytest.mark.parametrize("teams,chunk", [(28, 200), (30, 200), (60, 100), (327, 25), (5000, 25)])
+def test_big_trials_get_smaller_fast_chunks(teams, chunk):
+    """At most 6,000 teams in a fast chunk (a worker's memory stays flat), never fewer than
+    25 replicates; the sweep's biggest trial decides."""
+    from simulator.montecarlo.runner import fast_chunk
+    from simulator.scenario.files import design_points
+
+    scenario = parse_scenario({"name": "big", "trial": {"teams": 28},
+                               "sweep": {"trial.teams": [28, teams]}})
+    assert fast_chunk(design_points(scenario)) == chunk
